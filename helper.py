@@ -16,12 +16,12 @@ import http.client
 import importlib.resources
 import json
 import math
-import multiprocessing
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from glob import glob
 
@@ -39,7 +39,6 @@ DATA_SOURCE_ENV = 'FACEGEN_DATA'
 DATA_SOURCES = ('auto', 'full', 'sample')
 MARKER_NAME = '.complete.json'
 CACHE_DIR_NAME = '.cache'
-PARALLEL_MIN_IMAGES = 2000  # below this many images, worker start-up costs more than it saves
 
 MNIST_MAGIC_IMAGES = 2051
 MNIST_MAGIC_LABELS = 2049
@@ -491,13 +490,13 @@ def _fingerprint(files, *params):
     return digest.hexdigest()[:16]
 
 
-def load_image_cache(files, width, height, mode, crop_size=None, processes=None):
+def load_image_cache(files, width, height, mode, crop_size=None, workers=None):
     """
     The preprocessed images as a read-only memory-mapped uint8 array (n, height, width, channels),
     built once on all cores and rebuilt whenever the files change
     :param files: Paths of the images
     :param width, height, mode, crop_size: As for get_image
-    :param processes: Worker processes for a build (default: all cores)
+    :param workers: Decoding threads for a build (default: one per core)
     :return: numpy memmap
     """
     channels = 1 if mode == 'L' else 3
@@ -511,33 +510,24 @@ def load_image_cache(files, width, height, mode, crop_size=None, processes=None)
         part = path + '.part'
         cache = np.lib.format.open_memmap(part, mode='w+', dtype=np.uint8,
                                           shape=(len(files), height, width, channels))
-        _decode_into(cache, files, (width, height, mode, crop_size), processes)
+        _decode_into(cache, files, (width, height, mode, crop_size), workers)
         cache.flush()
         del cache
         os.replace(part, path)
     return np.load(path, mmap_mode='r')
 
 
-def _decode_into(cache, files, params, processes):
-    """Fill `cache` with the decoded files, in chunks, on worker processes when it pays."""
-    chunk = 512
+def _decode_into(cache, files, params, workers):
+    """Fill `cache` with the decoded files, in chunks, on all cores."""
+    chunk = 256
     jobs = [(files[i:i + chunk],) + params for i in range(0, len(files), chunk)]
-    processes = processes or os.cpu_count() or 1
-    with tqdm(total=len(files), desc='Caching preprocessed images', unit='image') as bar:
-        if processes == 1 or len(files) < PARALLEL_MIN_IMAGES:
-            results = map(_decode_chunk, jobs)
-            pool = None
-        else:
-            # spawn, not fork: the notebook's process runs TensorFlow threads that must not be forked.
-            pool = multiprocessing.get_context('spawn').Pool(processes)
-            results = pool.imap(_decode_chunk, jobs)
-        try:
-            for i, decoded in enumerate(results):
-                cache[i * chunk:i * chunk + len(decoded)] = decoded.reshape((len(decoded),) + cache.shape[1:])
-                bar.update(len(decoded))
-        finally:
-            if pool is not None:
-                pool.terminate()
+    # Threads, not processes: Pillow releases the GIL while it decodes, crops and resizes, and threads
+    # need no re-import of the caller's script or notebook.
+    with tqdm(total=len(files), desc='Caching preprocessed images', unit='image') as bar, \
+            ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        for i, decoded in enumerate(pool.map(_decode_chunk, jobs)):
+            cache[i * chunk:i * chunk + len(decoded)] = decoded.reshape((len(decoded),) + cache.shape[1:])
+            bar.update(len(decoded))
 
 
 # uint8 -> float32 in [-0.5, 0.5] by table lookup, the same values as x / 255 - 0.5.

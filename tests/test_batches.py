@@ -114,11 +114,10 @@ def test_cache_is_reused_while_files_are_unchanged(tmp_path, monkeypatch):
     assert helper.Dataset('mnist', paths).images.shape == (4, 28, 28, 1)
 
 
-def test_parallel_cache_build_equals_serial_decode(tmp_path, monkeypatch):
-    monkeypatch.setattr(helper, 'PARALLEL_MIN_IMAGES', 0)
+def test_parallel_cache_build_equals_serial_decode(tmp_path):
     paths = write_pngs(tmp_path / 'celeba', [np.roll(face_in_frame(), i, axis=1) for i in range(600)])
 
-    cache = helper.load_image_cache(paths, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE, processes=2)
+    cache = helper.load_image_cache(paths, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE, workers=2)
 
     assert cache.shape == (600, 28, 28, 3)
     assert np.array_equal(cache[[0, 599]], helper.get_batch([paths[0], paths[599]], 28, 28, 'RGB',

@@ -1,0 +1,349 @@
+"""Checks for the notebook's functions: shapes, dtypes, names, scopes, labels and training behaviour.
+
+Each check builds in a fresh graph, raises AssertionError with what was expected, what was found and with
+which inputs, and prints 'Tests Passed' when everything holds. Pass the checks the same `tf` module the
+notebook uses (`tensorflow.compat.v1`): its `variable_scope`, `trainable_variables` and `Session` are observed.
+"""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import functools
+import inspect
+import re
+from unittest import mock
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+tf.logging.set_verbosity(tf.logging.ERROR)  # TF1 compatibility mode warns about itself at length
+tf.disable_v2_behavior()
+
+_VARIABLE_SCOPE = tf.variable_scope  # the real class, kept for reading call arguments while it is mocked
+
+WEIGHTED_OPS = {'Conv2D', 'Conv2DBackpropInput', 'MatMul', 'BatchMatMulV2', 'DepthwiseConv2dNative'}
+BATCH_NORM = re.compile(r'FusedBatchNorm|batch_?norm|moments', re.IGNORECASE)
+CHANNELS = (1, 3, 5)
+
+
+def _print_success_message():
+    print('Tests Passed')
+
+
+def _check(condition, check, expected, found, inputs=None):
+    """Raise an AssertionError that says which check failed, what was expected and found, and the inputs."""
+    if not condition:
+        message = f'{check}: expected {expected}, found {found}'
+        if inputs:
+            message += f' (inputs: {inputs})'
+        raise AssertionError(message)
+
+
+def _in_fresh_graph(test):
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with tf.Graph().as_default():
+            return test(*args, **kwargs)
+    return run
+
+
+def _shape(tensor):
+    return tensor.get_shape().as_list() if tensor.get_shape().dims is not None else None
+
+
+def _check_tensor(tensor, shape, name, inputs=None, dtype=tf.float32):
+    _check(isinstance(tensor, tf.Tensor), f'{name} type', 'a tf.Tensor', type(tensor).__name__, inputs)
+    _check(_shape(tensor) is not None and len(_shape(tensor)) == len(shape), f'{name} rank',
+           len(shape), None if _shape(tensor) is None else len(_shape(tensor)), inputs)
+    _check(_shape(tensor) == shape, f'{name} shape', shape, _shape(tensor), inputs)
+    _check(tensor.dtype == dtype, f'{name} dtype', dtype.name, tensor.dtype.name, inputs)
+
+
+def _check_placeholder(tensor, shape, name, inputs):
+    _check(isinstance(tensor, tf.Tensor) and tensor.op.type == 'Placeholder', f'{name} type',
+           'a tf.placeholder', getattr(getattr(tensor, 'op', None), 'type', type(tensor).__name__), inputs)
+    _check_tensor(tensor, shape, name, inputs)
+
+
+def _scope_call(scope_mock):
+    """(name, reuse) of the last tf.variable_scope call, however its arguments were passed."""
+    call = scope_mock.call_args
+    bound = inspect.signature(_VARIABLE_SCOPE.__init__).bind(None, *call.args, **call.kwargs)
+    return bound.arguments.get('name_or_scope'), bound.arguments.get('reuse')
+
+
+def _check_scope(scope_mock, name, reuse, check):
+    _check(scope_mock.called, f'{check}: tf.variable_scope', f"a call with '{name}'", 'no call')
+    _check(_scope_call(scope_mock) == (name, reuse), f'{check}: tf.variable_scope arguments',
+           f"('{name}', reuse={reuse})", '({!r}, reuse={!r})'.format(*_scope_call(scope_mock)))
+
+
+def _ops_near(start_ops, direction, cross_weighted):
+    """Ops reachable from start_ops (forwards or backwards) passing at most `cross_weighted` weighted layers."""
+    seen, frontier = set(), [(op, 0) for op in start_ops]
+    while frontier:
+        op, crossed = frontier.pop()
+        crossed += op.type in WEIGHTED_OPS
+        if op in seen or crossed > cross_weighted:
+            continue
+        seen.add(op)
+        if direction == 'forward':
+            neighbours = [consumer for out in op.outputs for consumer in out.consumers()]
+        else:
+            neighbours = [tensor.op for tensor in op.inputs]
+        frontier.extend((n, crossed) for n in neighbours)
+    return seen
+
+
+def _batch_norm_ops(ops):
+    return sorted(op.name for op in ops if BATCH_NORM.search(op.type) or BATCH_NORM.search(op.name))
+
+
+def _run(fetches, feed_dict=None):
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        return sess.run(fetches, feed_dict)
+
+
+@_in_fresh_graph
+def test_model_inputs(model_inputs):
+    inputs = 'image_width=28, image_height=28, image_channels=3, z_dim=100'
+    input_img, input_z, learn_rate = model_inputs(28, 28, 3, 100)
+
+    _check_placeholder(input_img, [None, 28, 28, 3], 'Real Input', inputs)
+    _check_placeholder(input_z, [None, 100], 'Z Input', inputs)
+    _check_placeholder(learn_rate, [], 'Learning Rate', inputs)
+
+    _print_success_message()
+
+
+@_in_fresh_graph
+def _test_discriminator_channels(discriminator, tf_module, channels):
+    inputs = f'images of shape [None, 28, 28, {channels}]'
+    image = tf.placeholder(tf.float32, [None, 28, 28, channels])
+    with mock.patch.object(tf_module, 'variable_scope', wraps=tf_module.variable_scope) as scope:
+        output, logits = discriminator(image)
+        _check_scope(scope, 'discriminator', False, 'Discriminator(reuse=False)')
+        _check_tensor(output, [None, 1], 'Discriminator(reuse=False) output', inputs)
+        _check_tensor(logits, [None, 1], 'Discriminator(reuse=False) logits', inputs)
+
+        variables = tf.global_variables()
+        _check(bool(variables) and all(v.name.startswith('discriminator/') for v in variables),
+               'Discriminator variables', "all under the 'discriminator/' scope", [v.name for v in variables])
+        scope.reset_mock()
+        output_reuse, logits_reuse = discriminator(image, True)
+        _check_scope(scope, 'discriminator', True, 'Discriminator(reuse=True)')
+        _check_tensor(output_reuse, [None, 1], 'Discriminator(reuse=True) output', inputs)
+        _check_tensor(logits_reuse, [None, 1], 'Discriminator(reuse=True) logits', inputs)
+        new_variables = sorted(set(v.name for v in tf.global_variables()) - set(v.name for v in variables))
+        _check(not new_variables, 'Discriminator(reuse=True)', 'no new variables', new_variables, inputs)
+
+    first_layer_bn = _batch_norm_ops(_ops_near([image.op], 'forward', cross_weighted=1))
+    _check(not first_layer_bn, 'Discriminator first layer', 'no batch normalization (the model must see the '
+           "data's true statistics)", first_layer_bn)
+
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, channels))
+    out, lgt = _run((output, logits), {image: images})
+    _check(np.allclose(out, 1 / (1 + np.exp(-lgt)), atol=1e-5), 'Discriminator output',
+           'sigmoid(logits)', f'output {out.ravel()[:3]} for logits {lgt.ravel()[:3]}', inputs)
+
+
+def test_discriminator(discriminator, tf_module):
+    for channels in CHANNELS:
+        _test_discriminator_channels(discriminator, tf_module, channels)
+    _print_success_message()
+
+
+@_in_fresh_graph
+def _test_generator_channels(generator, tf_module, channels):
+    inputs = f'z of shape [None, 100], out_channel_dim={channels}'
+    z = tf.placeholder(tf.float32, [None, 100])
+    with mock.patch.object(tf_module, 'variable_scope', wraps=tf_module.variable_scope) as scope:
+        output = generator(z, channels)
+        _check_scope(scope, 'generator', False, 'Generator(is_train=True)')
+        _check_tensor(output, [None, 28, 28, channels], 'Generator(is_train=True) output', inputs)
+
+        variables = tf.global_variables()
+        _check(bool(variables) and all(v.name.startswith('generator/') for v in variables),
+               'Generator variables', "all under the 'generator/' scope", [v.name for v in variables])
+        scope.reset_mock()
+        sample = generator(z, channels, False)
+        _check_scope(scope, 'generator', True, 'Generator(is_train=False)')
+        _check_tensor(sample, [None, 28, 28, channels], 'Generator(is_train=False) output', inputs)
+        new_variables = sorted(set(v.name for v in tf.global_variables()) - set(v.name for v in variables))
+        _check(not new_variables, 'Generator(is_train=False)', 'no new variables', new_variables, inputs)
+
+    output_bn = _batch_norm_ops(_ops_near([output.op], 'backward', cross_weighted=0))
+    _check(not output_bn, 'Generator output layer', 'no batch normalization', output_bn)
+
+    batch_z = np.random.default_rng(0).uniform(-1, 1, (16, 100))
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        train_out, whole = sess.run((output, sample), {z: batch_z})
+        single = sess.run(sample, {z: batch_z[:1]})  # inference mode: one z gives one image, whatever the batch
+    _check(np.abs(train_out).max() <= 1 and train_out.min() < 0 < train_out.max(), 'Generator output range',
+           'values in [-1, 1] on both sides of 0 (tanh)', f'[{train_out.min():.3f}, {train_out.max():.3f}]', inputs)
+    _check(np.allclose(whole[:1], single, atol=1e-4), 'Generator(is_train=False)',
+           'each image independent of the rest of the batch (batch normalization in inference mode)',
+           'images that change with the batch', inputs)
+
+
+def test_generator(generator, tf_module):
+    for channels in CHANNELS:
+        _test_generator_channels(generator, tf_module, channels)
+    _print_success_message()
+
+
+def _softplus(x):
+    return float(np.log1p(np.exp(x)))
+
+
+@_in_fresh_graph
+def _test_model_loss_labels(model_loss):
+    """Swap in stand-in networks with known logits and work out the labels the losses use."""
+    real_logit, fake_logit = 2.0, -1.0
+    calls = {'discriminator': [], 'generator': []}
+    input_real = tf.placeholder(tf.float32, [None, 28, 28, 3])
+    input_z = tf.placeholder(tf.float32, [None, 100])
+    fake_images = tf.zeros([2, 28, 28, 3]) + tf.reduce_sum(input_z) * 0
+
+    def generator(z, out_channel_dim, is_train=True):
+        calls['generator'].append((z, out_channel_dim, is_train))
+        return fake_images
+
+    def discriminator(images, reuse=False):
+        calls['discriminator'].append((images, reuse))
+        logits = tf.fill([2, 1], real_logit if images is input_real else fake_logit) + tf.reduce_sum(images) * 0
+        return tf.sigmoid(logits), logits
+
+    with mock.patch.dict(model_loss.__globals__, generator=generator, discriminator=discriminator):
+        d_loss, g_loss = model_loss(input_real, input_z, 3)
+    _check([c[1:] for c in calls['generator']] == [(3, True)], 'model_loss: generator calls',
+           'one call, generator(input_z, 3) in training mode', calls['generator'])
+    seen = [('input_real' if images is input_real else 'generated' if images is fake_images else 'other', reuse)
+            for images, reuse in calls['discriminator']]
+    _check(sorted(seen, key=str) == sorted([('input_real', False), ('generated', True)], key=str) or
+           sorted(seen, key=str) == sorted([('input_real', True), ('generated', False)], key=str),
+           'model_loss: discriminator calls', 'one on input_real and one on the generated images, '
+           'the second with reuse=True', seen)
+
+    d_value, g_value = _run((d_loss, g_loss), {input_real: np.zeros((2, 28, 28, 3)), input_z: np.zeros((2, 100))})
+    inputs = f'discriminator logits {real_logit} on real images and {fake_logit} on generated ones'
+    _check(np.isclose(g_value, _softplus(-fake_logit), atol=1e-4), 'model_loss: g_loss',
+           f'cross-entropy of generated images against label 1 = {_softplus(-fake_logit):.4f}', g_value, inputs)
+    # d_loss = xe(real_logit, label_real) + xe(fake_logit, 0); xe(x, y) = softplus(x) - x * y
+    label_real = (_softplus(real_logit) + _softplus(fake_logit) - d_value) / real_logit
+    _check(0.7 <= label_real <= 1.0 + 1e-4, 'model_loss: d_loss', 'real images labelled 1 (or smoothed to '
+           '0.7-1.0) and generated images labelled 0', f'd_loss {d_value:.4f}, which means a real label of '
+           f'{label_real:.3f} with label 0 for generated images', inputs)
+
+
+@_in_fresh_graph
+def _test_model_loss_networks(model_loss):
+    out_channel_dim = 4
+    inputs = f'input_real [None, 28, 28, {out_channel_dim}], input_z [None, 100], out_channel_dim={out_channel_dim}'
+    input_real = tf.placeholder(tf.float32, [None, 28, 28, out_channel_dim])
+    input_z = tf.placeholder(tf.float32, [None, 100])
+    d_loss, g_loss = model_loss(input_real, input_z, out_channel_dim)
+    _check_tensor(d_loss, [], 'Discriminator Loss', inputs)
+    _check_tensor(g_loss, [], 'Generator Loss', inputs)
+    rng = np.random.default_rng(0)
+    values = _run((d_loss, g_loss), {input_real: rng.uniform(-1, 1, (8, 28, 28, out_channel_dim)),
+                                     input_z: rng.uniform(-1, 1, (8, 100))})
+    _check(np.all(np.isfinite(values)), 'model_loss values', 'finite numbers', values, inputs)
+
+
+def test_model_loss(model_loss):
+    _test_model_loss_networks(model_loss)
+    _test_model_loss_labels(model_loss)
+    _print_success_message()
+
+
+def _layer(scope, images):
+    """A small layer with batch normalization inside `scope`, for the optimizer checks."""
+    with tf.variable_scope(scope):
+        x = tf.layers.dense(images, 3, use_bias=False)  # a bias before batch normalization gets no gradient
+        return tf.layers.batch_normalization(x, training=True)
+
+
+@_in_fresh_graph
+def test_model_opt(model_opt, tf_module):
+    inputs = 'd_loss and g_loss that each depend on both networks, learning_rate 0.1, beta1 0.5'
+    data = tf.constant(np.random.default_rng(0).normal(2.0, 1.0, (8, 3)), tf.float32)
+    d_out, g_out = _layer('discriminator', data), _layer('generator', data)
+    d_loss = tf.reduce_mean(tf.square(d_out - 1) + tf.square(g_out) * 0.1)
+    g_loss = tf.reduce_mean(tf.square(g_out + 1) + tf.square(d_out) * 0.1)
+    learning_rate = tf.placeholder(tf.float32, ())
+
+    with mock.patch.object(tf_module, 'trainable_variables', wraps=tf_module.trainable_variables) as trainable:
+        d_train_opt, g_train_opt = model_opt(d_loss, g_loss, learning_rate, 0.5)
+    _check(trainable.called, 'model_opt', 'a call to tf.trainable_variables()', 'no call')
+    _check(isinstance(d_train_opt, tf.Operation), 'Discriminator Training Operation type', 'a tf.Operation',
+           type(d_train_opt).__name__)
+    _check(isinstance(g_train_opt, tf.Operation), 'Generator Training Operation type', 'a tf.Operation',
+           type(g_train_opt).__name__)
+
+    def scope_of(var):
+        return var.name.split('/')[0]
+
+    weights = tf.trainable_variables()
+    moving = [v for v in tf.global_variables() if 'moving_mean' in v.name]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for train_op, network in ((d_train_opt, 'discriminator'), (g_train_opt, 'generator')):
+            before = sess.run(weights + moving)
+            sess.run(train_op, {learning_rate: 0.1})
+            after = sess.run(weights + moving)
+            changed = {v.name for v, b, a in zip(weights + moving, before, after) if not np.array_equal(b, a)}
+            wrong = sorted(v.name for v in weights if (v.name in changed) != (scope_of(v) == network))
+            _check(not wrong, f'{network} training operation', f'to update every {network} weight and no '
+                   f'other', f'these wrong: {wrong}', inputs)
+            stale = [v.name for v in moving if scope_of(v) == network and v.name not in changed]
+            _check(not stale, f'{network} training operation', 'to update batch normalization moving averages '
+                   '(run it under tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)))',
+                   f'unchanged: {stale}', inputs)
+
+    _print_success_message()
+
+
+class _FakeData:
+    """A tiny dataset whose batches span exactly [-0.5, 0.5], as helper.Dataset's do."""
+
+    def __init__(self, n_batches, channels):
+        self.n_batches, self.channels, self.calls = n_batches, channels, 0
+
+    def get_batches(self, batch_size):
+        self.calls += 1
+        rng = np.random.default_rng(self.calls)
+        for _ in range(self.n_batches):
+            batch = rng.uniform(-0.5, 0.5, (batch_size, 28, 28, self.channels)).astype(np.float32)
+            batch.flat[0], batch.flat[1] = -0.5, 0.5
+            yield batch
+
+
+@_in_fresh_graph
+def test_train(train, tf_module):
+    """A short run on tiny fake data: every batch reaches the networks, doubled to [-1, 1]."""
+    data = _FakeData(n_batches=2, channels=1)
+    fed = []
+    real_session = tf_module.Session
+
+    class RecordingSession(real_session):
+        def run(self, fetches, feed_dict=None, **kwargs):
+            for placeholder, value in (feed_dict or {}).items():
+                if getattr(placeholder, 'op', None) is not None and placeholder.op.type == 'Placeholder' \
+                        and len(np.shape(value)) == 4:
+                    fed.append(np.asarray(value))
+            return super().run(fetches, feed_dict, **kwargs)
+
+    inputs = 'epoch_count=2, batch_size=4, z_dim=8, 2 batches per epoch in [-0.5, 0.5], data_shape (8, 28, 28, 1)'
+    with mock.patch.object(tf_module, 'Session', RecordingSession):
+        train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L')
+    _check(data.calls == 2, 'train: get_batches calls', 'one per epoch (2)', data.calls, inputs)
+    _check(len(fed) >= 4, 'train: batches fed to the networks', 'at least 4 (2 epochs x 2 batches)', len(fed),
+           inputs)
+    low, high = min(f.min() for f in fed), max(f.max() for f in fed)
+    _check(np.isclose(low, -1) and np.isclose(high, 1), 'train: real images fed',
+           'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs)
+
+    _print_success_message()
