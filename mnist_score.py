@@ -31,7 +31,9 @@ def _classifier(images, training):
 def frechet_distance(a, b):
     """Frechet distance between Gaussians fitted to two sets of feature vectors (rows)."""
     mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # A small ridge keeps the product invertible when a feature never fires (ReLU units can be dead).
+    ridge = 1e-6 * np.eye(a.shape[1])
+    cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
     covmean = scipy.linalg.sqrtm(cov_a @ cov_b).real
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
 

@@ -33,7 +33,7 @@ def nb():
 def bind(function, nb):
     """A broken implementation that sees the notebook's globals, as a cell of the notebook would."""
     return type(function)(function.__code__, {**function.__globals__, **nb}, function.__name__,
-                          function.__defaults__)
+                          function.__defaults__, function.__closure__)
 
 
 @pytest.mark.parametrize('check, function', [
@@ -274,7 +274,8 @@ def broken_train(nb, scale, epochs=None):
 @pytest.mark.parametrize('scale, epochs, message', [
     (1, None, r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\]'),
     (2, 1, r'train: get_batches calls: expected one per epoch \(2\), found 1'),
+    (2, None, r'train: show_generator_output: expected at least one grid of generated images, found no call'),
 ])
 def test_train_check_fails(nb, scale, epochs, message):
     with pytest.raises(AssertionError, match=message):
-        checks.test_train(broken_train(nb, scale, epochs), tf)
+        checks.test_train(bind(broken_train(nb, scale, epochs), nb), tf)
