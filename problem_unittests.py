@@ -11,6 +11,8 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 import functools
 import inspect
 import re
+import shutil
+import tempfile
 from unittest import mock
 
 import numpy as np
@@ -339,18 +341,26 @@ def test_train(train, tf_module):
     shown = []
     globals_ = train.__globals__
     # Grids drawn during this check would only clutter the notebook: record the calls instead.
-    show_stub = {'show_generator_output': lambda *args, **kwargs: shown.append(args)} \
-        if 'show_generator_output' in globals_ else {}
+    stubs = {'show_generator_output': lambda sess, n, input_z, channels, *rest: shown.append(n) or
+             np.zeros((n, 28, 28, channels), np.float32), 'display': lambda *args, **kwargs: None}
+    stubs = {name: stub for name, stub in stubs.items() if name in globals_}
     inputs = 'epoch_count=2, batch_size=4, z_dim=8, 2 batches per epoch in [-0.5, 0.5], data_shape (8, 28, 28, 1)'
-    with mock.patch.object(tf_module, 'Session', RecordingSession), mock.patch.dict(globals_, show_stub):
-        train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L')
+    # A train that keeps its run on disk gets a temporary folder, not the learner's output folder.
+    keep_run = {'run_dir': tempfile.mkdtemp(prefix='test_train-')} \
+        if 'run_dir' in inspect.signature(train).parameters else {}
+    with mock.patch.object(tf_module, 'Session', RecordingSession), mock.patch.dict(globals_, stubs):
+        try:
+            train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L', **keep_run)
+        finally:
+            if keep_run:
+                shutil.rmtree(keep_run['run_dir'], ignore_errors=True)
     _check(data.calls == 2, 'train: get_batches calls', 'one per epoch (2)', data.calls, inputs)
     _check(len(fed) >= 4, 'train: batches fed to the networks', 'at least 4 (2 epochs x 2 batches)', len(fed),
            inputs)
     low, high = min(f.min() for f in fed), max(f.max() for f in fed)
     _check(np.isclose(low, -1) and np.isclose(high, 1), 'train: real images fed',
            'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs)
-    _check(not show_stub or shown, 'train: show_generator_output', 'at least one grid of generated images',
+    _check('show_generator_output' not in stubs or shown, 'train: show_generator_output', 'at least one grid of generated images',
            'no call', inputs)
 
     _print_success_message()

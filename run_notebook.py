@@ -62,7 +62,7 @@ def run(output_dir, parameters, timeout_s):
     log_path = os.path.join(output_dir, 'kernel.log')
     # capture_fd_output=False keeps TensorFlow's C++ start-up lines out of the notebook; they go to kernel.log.
     client = NotebookClient(nb, timeout=timeout_s, kernel_name='python3',
-                            extra_arguments=['--IPKernelApp.capture_fd_output=False'],
+                            extra_arguments=['--IPKernelApp.capture_fd_output=False'], coalesce_streams=True,
                             resources={'metadata': {'path': ROOT}})
     started, error = time.time(), None
     with open(log_path, 'w') as log:
@@ -92,7 +92,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, help='seed of weights, noise and batch order')
     parser.add_argument('--timeout', type=int, default=3600, help='seconds one cell may run')
     args = parser.parse_args(argv)
-    parameters = {'data_dir': os.path.abspath(args.data_dir)}
+    parameters = {'data_dir': os.path.abspath(args.data_dir), 'output_dir': os.path.abspath(args.output)}
     parameters.update({name: getattr(args, name) for name in ('max_images', 'max_steps', 'seed')
                        if getattr(args, name) is not None})
     return 0 if run(os.path.abspath(args.output), parameters, args.timeout) else 1

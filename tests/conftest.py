@@ -3,6 +3,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import sys
 import threading
@@ -146,3 +147,32 @@ def no_network(monkeypatch):
 def default_data_source(monkeypatch):
     """Tests start from the default source whatever the caller's environment says."""
     monkeypatch.delenv(helper.DATA_SOURCE_ENV, raising=False)
+
+
+TEST_CALL_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'
+FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
+             'train')
+
+
+@pytest.fixture(scope='session')
+def nb():
+    """The notebook's function cells, executed (without their check calls) into one namespace."""
+    with open(os.path.join(ROOT, 'dlnd_face_generation.ipynb')) as f:
+        cells = [''.join(c['source']) for c in json.load(f)['cells'] if c['cell_type'] == 'code']
+    import matplotlib.pyplot
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'display': lambda *args: None,
+                 'pyplot': matplotlib.pyplot}
+    for source in cells:
+        if any(f'def {name}(' in source for name in FUNCTIONS):
+            exec(source.split(TEST_CALL_MARKER)[0], namespace)
+    missing = [name for name in FUNCTIONS if name not in namespace]
+    assert not missing, f'the notebook defines no {missing}'
+    return namespace
+
+
+def bind(function, nb):
+    """A broken implementation that sees the notebook's globals, as a cell of the notebook would."""
+    return type(function)(function.__code__, {**function.__globals__, **nb}, function.__name__,
+                          function.__defaults__, function.__closure__)

@@ -49,8 +49,7 @@ def test_grids_are_displayed_for_both_datasets(executed):
     _, nb, output = executed
     grids = {name: sum('image/png' in out.get('data', {}) for out in cell.outputs)
              for cell in nb.cells for name in ('mnist', 'celeba') if f"helper.Dataset('{name}'" in cell.source}
-    assert grids == {'mnist': 1, 'celeba': 1}, 'one final grid per training (2 steps: none in between)'
-    assert len(outputs(nb, 'display_data')) >= 4  # two datasets explored, two trained
+    assert grids == {'mnist': 2, 'celeba': 2}, 'a final grid and a loss plot per training (no grid in between)'
     assert len(os.listdir(output / 'figures')) == len([o for o in outputs(nb, 'display_data')
                                                         if 'image/png' in o.data])
 
@@ -71,3 +70,19 @@ def test_html_copy_is_written(executed):
 def test_committed_notebook_has_no_outputs():
     nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
     assert [cell.outputs for cell in nb.cells if cell.cell_type == 'code' and cell.outputs] == []
+
+
+@pytest.mark.parametrize('run', ['mnist', 'celeba'])
+def test_each_training_keeps_its_run(executed, run):
+    _, _, output = executed
+    folder = output / run
+    for name in ('losses.csv', 'losses.png', 'progress.gif', 'samples.npy', 'samples.png', 'fixed_z.npy'):
+        assert (folder / name).is_file(), name
+    assert len((folder / 'losses.csv').read_text().splitlines()) == 1 + 2  # header, 2 steps
+    assert any(name.endswith('.index') for name in os.listdir(folder / 'checkpoints'))
+
+
+def test_digit_score_is_printed(executed):
+    _, nb, _ = executed
+    text = ''.join(stream_text(cell) for cell in nb.cells)
+    assert 'Digits classified with probability >= 0.9:' in text and 'Frechet distance to real digits' in text

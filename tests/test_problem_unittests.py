@@ -1,39 +1,10 @@
 """Each check in problem_unittests passes the notebook's own functions and fails a broken implementation."""
-import json
-import os
-
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import helper
 import problem_unittests as checks
-from conftest import ROOT
-
-TEST_CALL_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'
-FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
-             'train')
-
-
-@pytest.fixture(scope='module')
-def nb():
-    """The notebook's function cells, executed (without their check calls) into one namespace."""
-    with open(os.path.join(ROOT, 'dlnd_face_generation.ipynb')) as f:
-        cells = [''.join(c['source']) for c in json.load(f)['cells'] if c['cell_type'] == 'code']
-    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': checks,
-                 'pyplot': pytest.importorskip('matplotlib.pyplot')}
-    for source in cells:
-        if any(f'def {name}(' in source for name in FUNCTIONS):
-            exec(source.split(TEST_CALL_MARKER)[0], namespace)
-    missing = [name for name in FUNCTIONS if name not in namespace]
-    assert not missing, f'the notebook defines no {missing}'
-    return namespace
-
-
-def bind(function, nb):
-    """A broken implementation that sees the notebook's globals, as a cell of the notebook would."""
-    return type(function)(function.__code__, {**function.__globals__, **nb}, function.__name__,
-                          function.__defaults__, function.__closure__)
+from conftest import bind
 
 
 @pytest.mark.parametrize('check, function', [

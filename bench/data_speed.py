@@ -1,0 +1,133 @@
+"""Benchmark of helper's data path against the original's, side by side in one run.
+
+Prints, for CelebA-shaped JPEGs (178x218, cropped to 108x108, resized to 28x28):
+  1. images per second that get_batches yields from the uint8 cache, and from decoding JPEGs per batch as the
+     original helper did (target: at least 50x);
+  2. time to build the cache against one epoch of the original (target: at least 1.5x faster);
+  3. peak memory of a full pass over a CelebA-sized cache (202,599 images) beyond the memory-mapped file
+     (target: under 1 GiB).
+Medians of --repeats runs. The last line is one JSON object with the figures.
+
+    python bench/data_speed.py [--images 2000] [--repeats 3]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import helper  # noqa: E402
+
+CELEBA_SIZE = 202599
+BATCH_SIZE = 32
+
+
+def write_jpegs(folder, n, seed=0):
+    """Face-sized JPEGs with smooth content, so decoding costs what a photograph costs."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        small = rng.integers(0, 256, (28, 23, 3), dtype=np.uint8)
+        image = Image.fromarray(small).resize((178, 218), Image.BICUBIC)
+        path = os.path.join(folder, f'{i:06d}.jpg')
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def original_epoch(files):
+    """One epoch as the original helper ran it: decode every JPEG of every batch, in one process."""
+    n = 0
+    for start in range(0, len(files) - BATCH_SIZE + 1, BATCH_SIZE):
+        batch = helper.get_batch(files[start:start + BATCH_SIZE], 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+        n += len(batch / helper.IMAGE_MAX_VALUE - 0.5)
+    return n
+
+
+def cached_epoch(dataset):
+    return sum(len(batch) for batch in dataset.get_batches(BATCH_SIZE))
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def cache_build(files):
+    """Build the cache from scratch (the old one removed first)."""
+    cache_dir = os.path.join(os.path.dirname(files[0]), helper.CACHE_DIR_NAME)
+    for name in os.listdir(cache_dir) if os.path.isdir(cache_dir) else []:
+        os.remove(os.path.join(cache_dir, name))
+    return helper.load_image_cache(files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+
+
+def full_pass_memory(folder):
+    """Peak RSS of a child that makes one pass over a CelebA-sized cache, minus the cache file's size."""
+    path = os.path.join(folder, 'celeba_sized.npy')
+    cache = np.lib.format.open_memmap(path, mode='w+', dtype=np.uint8, shape=(CELEBA_SIZE, 28, 28, 3))
+    cache[:] = 128
+    cache.flush()
+    del cache
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec and would include this (larger) parent process.
+    peak = 'print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")))'
+    child = (
+        'import sys, numpy as np; sys.path.insert(0, sys.argv[2]); import helper\n'
+        'dataset = helper.Dataset("celeba", ["unused.jpg"], seed=0)\n'
+        'dataset._images = np.load(sys.argv[1], mmap_mode="r")\n'
+        'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, '-c', child, path, root], capture_output=True, text=True, check=True)
+    n, peak_kib = map(int, out.stdout.split())
+    baseline = subprocess.run([sys.executable, '-c', f'import sys; sys.path.insert(0, sys.argv[1]); import helper\n{peak}',
+                               root], capture_output=True, text=True, check=True)
+    file_mib = os.path.getsize(path) / 2 ** 20
+    return n, peak_kib / 1024, int(baseline.stdout) / 1024, file_mib
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', type=int, default=2000, help='JPEGs for the speed figures')
+    parser.add_argument('--repeats', type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        files = write_jpegs(folder, args.images)
+        original_s, build_s, cached_s = [], [], []
+        for _ in range(args.repeats):
+            original_s.append(timed(original_epoch, files)[0])
+            build_s.append(timed(cache_build, files)[0])
+            dataset = helper.Dataset('celeba', files, seed=0)
+            dataset.images  # noqa: B018 (load the cache outside the timing)
+            cached_s.append(timed(cached_epoch, dataset)[0])
+        n = (len(files) // BATCH_SIZE) * BATCH_SIZE
+        original_ips, cached_ips = n / statistics.median(original_s), n / statistics.median(cached_s)
+        build_ratio = statistics.median(original_s) / statistics.median(build_s)
+        passed, peak_mib, base_mib, file_mib = full_pass_memory(folder)
+
+    beyond_mib = peak_mib - file_mib
+    print(f'{len(files):,} CelebA-shaped JPEGs, batch {BATCH_SIZE}, {os.cpu_count()} cores, '
+          f'median of {args.repeats} runs')
+    print(f'  original get_batches (decode per batch): {original_ips:10,.0f} images/s')
+    print(f'  cached get_batches:                      {cached_ips:10,.0f} images/s   {cached_ips / original_ips:6.1f}x '
+          f'(target >= 50x)')
+    print(f'  cache build: {statistics.median(build_s):.2f} s against {statistics.median(original_s):.2f} s for one '
+          f'original epoch: {build_ratio:.2f}x faster (target >= 1.5x)')
+    print(f'  full pass over a CelebA-sized cache ({passed:,} images, {file_mib:,.0f} MiB file): peak RSS '
+          f'{peak_mib:,.0f} MiB, {beyond_mib:,.0f} MiB beyond the file (target < 1024; the interpreter alone: '
+          f'{base_mib:,.0f} MiB)')
+    print(json.dumps({'cached_vs_original_batches': round(cached_ips / original_ips, 1),
+                      'cache_build_vs_original_epoch': round(build_ratio, 2),
+                      'full_pass_peak_rss_mb': round(peak_mib), 'full_pass_beyond_file_mb': round(beyond_mib)}))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,87 @@
+"""The notebook's train keeps its run: losses, grids, samples and checkpoints; resumes; stops safely."""
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+BATCH = 8
+
+
+def fake_batches(n_batches, seed=0, interrupt_at=None, nan_at=None):
+    """get_batches for n_batches of random images in [-0.5, 0.5]; optionally interrupted or poisoned."""
+    def get_batches(batch_size):
+        rng = np.random.default_rng(seed)
+        for i in range(n_batches):
+            if i == interrupt_at:
+                raise KeyboardInterrupt
+            batch = rng.uniform(-0.5, 0.5, (batch_size, 28, 28, 1)).astype(np.float32)
+            yield batch * np.nan if i == nan_at else batch
+    return get_batches
+
+
+def run_train(nb, run_dir, get_batches, n_batches, epochs=1, seed=0, **options):
+    np.random.seed(seed)
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        return nb['train'](epochs, BATCH, 16, 0.0002, 0.5, get_batches, (BATCH * n_batches, 28, 28, 1), 'L',
+                           run_dir=str(run_dir), title='test', print_every=1, show_every=2, checkpoint_every=2,
+                           **options)
+
+
+def last_checkpoint_step(run_dir):
+    return int(tf.train.latest_checkpoint(str(run_dir / 'checkpoints')).rsplit('-', 1)[1])
+
+
+def test_train_keeps_losses_grids_samples_and_checkpoints(nb, tmp_path):
+    record = run_train(nb, tmp_path, fake_batches(4), n_batches=4)
+
+    assert [row[0] for row in record.losses] == [1, 2, 3, 4]
+    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 5
+    assert sorted(p.name for p in (tmp_path / 'grids').iterdir()) == ['step_000002.png', 'step_000004.png']
+    samples = np.load(tmp_path / 'samples.npy')
+    assert samples.shape == (1000, 28, 28, 1) and samples.dtype == np.float32
+    assert -1 <= samples.min() and samples.max() <= 1
+    assert (tmp_path / 'progress.gif').is_file() and (tmp_path / 'losses.png').is_file()
+    assert last_checkpoint_step(tmp_path) == 4
+
+
+def test_resume_continues_from_the_saved_step(nb, tmp_path, capsys):
+    run_train(nb, tmp_path, fake_batches(4), n_batches=4, epochs=1)
+    fixed_z = np.load(tmp_path / 'fixed_z.npy')
+
+    record = run_train(nb, tmp_path, fake_batches(4), n_batches=4, epochs=2, resume=True)
+
+    assert 'Resumed from step 4' in capsys.readouterr().out
+    assert [row[0] for row in record.losses] == list(range(1, 9))
+    assert last_checkpoint_step(tmp_path) == 8
+    assert np.array_equal(np.load(tmp_path / 'fixed_z.npy'), fixed_z), 'the grids keep drawing the same z'
+
+
+def test_a_fresh_run_clears_the_old_one(nb, tmp_path):
+    run_train(nb, tmp_path, fake_batches(4), n_batches=4)
+    record = run_train(nb, tmp_path, fake_batches(2), n_batches=2)
+    assert [row[0] for row in record.losses] == [1, 2] and last_checkpoint_step(tmp_path) == 2
+
+
+def test_interrupt_keeps_checkpoint_losses_and_grids(nb, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_train(nb, tmp_path, fake_batches(6, interrupt_at=3), n_batches=6)
+
+    assert last_checkpoint_step(tmp_path) == 3
+    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 1 + 3
+    assert (tmp_path / 'grids' / 'step_000002.png').is_file() and (tmp_path / 'progress.gif').is_file()
+
+
+def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(nb, tmp_path):
+    with pytest.raises(FloatingPointError, match=r'Step 3: .*Training diverged: try a lower learning_rate'):
+        run_train(nb, tmp_path, fake_batches(6, nan_at=2), n_batches=6)
+
+    assert last_checkpoint_step(tmp_path) == 2
+    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 1 + 2
+
+
+def test_same_seed_gives_the_same_losses(nb, tmp_path):
+    first = run_train(nb, tmp_path / 'a', fake_batches(3), n_batches=3, seed=5).losses
+    second = run_train(nb, tmp_path / 'b', fake_batches(3), n_batches=3, seed=5).losses
+    other = run_train(nb, tmp_path / 'c', fake_batches(3), n_batches=3, seed=6).losses
+    assert first == second
+    assert first != other
