@@ -315,7 +315,7 @@ def _read_marker(folder):
         return None
 
 
-def _install(database_name, data_path, source, fill):
+def _install(database_name, data_path, source, origin, fill):
     """Build a dataset folder in a temporary place with fill(target), mark it, then move it into place."""
     info = dataset_info(database_name)
     staging = tempfile.mkdtemp(prefix=f'.tmp-{database_name}-', dir=data_path)
@@ -326,7 +326,7 @@ def _install(database_name, data_path, source, fill):
         if source == 'full' and n_images != info.n_images:
             raise OSError(f'Extracted {n_images:,} {database_name} images, expected {info.n_images:,}.')
         with open(os.path.join(target, MARKER_NAME), 'w') as f:
-            json.dump({'dataset': database_name, 'source': source, 'images': n_images}, f)
+            json.dump({'dataset': database_name, 'source': source, 'origin': origin, 'images': n_images}, f)
         final = os.path.join(data_path, info.folder)
         if os.path.exists(final):
             shutil.rmtree(final)
@@ -386,7 +386,8 @@ def _fetch_full(database_name, data_path):
             path = _download(remote, data_path)
             downloaded.append(path)
         archives.append(path)
-    _install(database_name, data_path, 'full',
+    origin = [f'{os.path.basename(path)} (md5 {remote.md5})' for path, remote in zip(archives, info.files)]
+    _install(database_name, data_path, 'full', origin,
              lambda target, info: _EXTRACTORS[database_name](archives, target, info))
     for path in downloaded:  # the original deletes the archive once extracted; a user's own copy is kept
         os.remove(path)
@@ -419,7 +420,7 @@ def download_extract(database_name, data_path, source=None):
                                         f'or set {DATA_SOURCE_ENV}=sample to use the offline sample.') from None
                 print('No mirror answered: using the offline sample instead.')
         if found != 'sample':
-            _install(database_name, data_path, 'sample', _SAMPLERS[database_name])
+            _install(database_name, data_path, 'sample', info.sample_note, _SAMPLERS[database_name])
             return _report(database_name, 'sample', 'Built')
         return _report(database_name, 'sample', 'Found')
     except OSError as error:
@@ -452,15 +453,25 @@ def get_image(image_path, width, height, mode, crop_size=None):
     :return: Image data, uint8, (height, width) for 'L' or (height, width, 3) for 'RGB'
     """
     with Image.open(image_path) as image:
-        if crop_size is not None:
-            w, h = image.size
-            if w < crop_size or h < crop_size:
-                raise ValueError(f'{image_path} is {w}x{h}; images cropped to the face must be at least '
-                                 f'{crop_size}x{crop_size}')
-            left, top = (w - crop_size) // 2, (h - crop_size) // 2
-            image = image.crop((left, top, left + crop_size, top + crop_size))
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
+        full_width, full_height = image.size
+        region = crop_size or max(full_width, full_height)
+        if crop_size is not None and (full_width < crop_size or full_height < crop_size):
+            raise ValueError(f'{image_path} is {full_width}x{full_height}; images cropped to the face must be at '
+                             f'least {crop_size}x{crop_size}')
+        # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale, several times faster; ask for the smallest scale
+        # that still leaves the cropped region at least width x height.
+        image.draft(image.mode, (math.ceil(full_width * width / region), math.ceil(full_height * height / region)))
+        box = None
+        if crop_size is not None:  # the original's centre square, in the coordinates of the decoded scale
+            left, top = (full_width - crop_size) // 2, (full_height - crop_size) // 2
+            sx, sy = image.size[0] / full_width, image.size[1] / full_height
+            box = (left * sx, top * sy, (left + crop_size) * sx, (top + crop_size) * sy)
+            # Crop to whole pixels first, so resizing never blends in pixels from outside the square.
+            outer = (math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3]))
+            image = image.crop(outer)
+            box = (box[0] - outer[0], box[1] - outer[1], box[2] - outer[0], box[3] - outer[1])
+        if box is not None or image.size != (width, height):
+            image = image.resize((width, height), Image.BILINEAR, box=box)
         return np.array(image.convert(mode))
 
 

@@ -54,16 +54,38 @@ def save_html(nb, path):
         f.write(body)
 
 
+class CellProgress:
+    """nbclient hooks that print which cell runs and how long it took, so a long headless run is not silent."""
+
+    def __init__(self, nb):
+        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == 'code']
+        self.position = {index: n for n, index in enumerate(code, 1)}
+        self.count, self.started = len(code), time.time()
+
+    def start(self, cell, cell_index, **_):
+        if cell.cell_type != 'code':
+            return
+        lines = [line for line in cell.source.splitlines()
+                 if line.strip() and not line.startswith(('#', '"""', "DON'T"))]
+        print(f'[{self.position[cell_index]:2d}/{self.count}] {lines[0][:72] if lines else ""}', end='', flush=True)
+        self.started = time.time()
+
+    def done(self, **_):
+        print(f'  ({time.time() - self.started:.1f} s)', flush=True)
+
+
 def run(output_dir, parameters, timeout_s):
     """Execute the notebook; return True when every cell ran."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     inject_parameters(nb, parameters)
     os.makedirs(output_dir, exist_ok=True)
     log_path = os.path.join(output_dir, 'kernel.log')
+    progress = CellProgress(nb)
     # capture_fd_output=False keeps TensorFlow's C++ start-up lines out of the notebook; they go to kernel.log.
     client = NotebookClient(nb, timeout=timeout_s, kernel_name='python3',
                             extra_arguments=['--IPKernelApp.capture_fd_output=False'], coalesce_streams=True,
-                            resources={'metadata': {'path': ROOT}})
+                            resources={'metadata': {'path': ROOT}},
+                            on_cell_start=progress.start, on_cell_executed=progress.done)
     started, error = time.time(), None
     with open(log_path, 'w') as log:
         try:

@@ -42,11 +42,20 @@ def write_jpegs(folder, n, seed=0):
     return paths
 
 
+def original_get_image(path, width, height, mode):
+    """The 2017 helper's get_image for CelebA: full-size decode, centre crop 108x108, bilinear resize."""
+    image = Image.open(path)
+    left, top = (image.size[0] - 108) // 2, (image.size[1] - 108) // 2
+    image = image.crop([left, top, left + 108, top + 108]).resize([width, height], Image.BILINEAR)
+    return np.array(image.convert(mode))
+
+
 def original_epoch(files):
     """One epoch as the original helper ran it: decode every JPEG of every batch, in one process."""
     n = 0
     for start in range(0, len(files) - BATCH_SIZE + 1, BATCH_SIZE):
-        batch = helper.get_batch(files[start:start + BATCH_SIZE], 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+        batch = np.array([original_get_image(f, 28, 28, 'RGB') for f in files[start:start + BATCH_SIZE]],
+                         dtype=np.float32)
         n += len(batch / helper.IMAGE_MAX_VALUE - 0.5)
     return n
 

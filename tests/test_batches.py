@@ -39,6 +39,22 @@ def test_get_image_crops_the_centre_before_resizing(tmp_path):
     assert whole.min() == 0, 'without a crop the border stays in the picture'
 
 
+def test_get_image_of_a_jpeg_matches_a_full_size_decode(tmp_path):
+    """get_image lets libjpeg decode at a reduced scale; the result must match the original pipeline closely."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (28, 23, 3), dtype=np.uint8)
+    path = tmp_path / 'face.jpg'
+    Image.fromarray(small).resize((178, 218), Image.BICUBIC).save(path, quality=95)
+
+    with Image.open(path) as image:  # the 2017 helper: full decode, crop 108x108, bilinear resize
+        left, top = (178 - 108) // 2, (218 - 108) // 2
+        full = np.array(image.crop((left, top, left + 108, top + 108)).resize((28, 28), Image.BILINEAR))
+
+    fast = helper.get_image(str(path), 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+    assert fast.shape == full.shape
+    assert np.abs(fast.astype(int) - full).mean() < 3
+
+
 def test_get_image_refuses_an_image_smaller_than_the_crop(tmp_path):
     [path] = write_pngs(tmp_path, [np.zeros((25, 25, 3), dtype=np.uint8)])
     with pytest.raises(ValueError, match=r'is 25x25; .* at least 108x108'):

@@ -33,7 +33,10 @@ def test_download_extract_mnist_writes_images_labels_and_marker(server, monkeypa
     assert len(files) == 6
     assert np.array(Image.open(tmp_path / 'mnist' / 'image_0.jpg')).shape == (28, 28)
     assert np.load(tmp_path / 'mnist' / 'labels.npy').shape == (6,)
-    assert json.loads((tmp_path / 'mnist' / '.complete.json').read_text())['source'] == 'full'
+    marker = json.loads((tmp_path / 'mnist' / '.complete.json').read_text())
+    assert marker['source'] == 'full' and marker['images'] == 6
+    assert marker['origin'] == [f'train-images-idx3-ubyte.gz (md5 {md5(images)})',
+                                f'train-labels-idx1-ubyte.gz (md5 {md5(labels)})']
     assert not glob(str(tmp_path / '*.gz')), 'downloaded archives are deleted once extracted'
     assert leftovers(str(tmp_path)) == []
     assert 'Downloaded mnist Data' in capsys.readouterr().out
@@ -195,8 +198,12 @@ def test_sample_built_when_every_mirror_fails_then_replaced(server, monkeypatch,
     assert helper.download_extract('mnist', str(tmp_path)) == 'sample'
     out = capsys.readouterr().out
     assert 'offline, using a sample of 5,000 real MNIST digits' in out and 'the full set has 60,000' in out
-    assert len(glob(str(tmp_path / 'mnist' / '*.jpg'))) == 5000
-    assert np.load(tmp_path / 'mnist' / 'labels.npy').max() == 9
+    files = glob(str(tmp_path / 'mnist' / '*.jpg'))
+    assert len(files) == 5000
+    labels = helper.mnist_labels(sorted(files))
+    assert labels.shape == (5000,) and set(labels) == set(range(10))
+    assert helper.mnist_labels([str(tmp_path / 'mnist' / 'image_42.jpg')])[0] == \
+        np.load(tmp_path / 'mnist' / 'labels.npy')[42]
 
     assert helper.download_extract('mnist', str(tmp_path)) == 'sample'
     assert 'Found mnist Data: offline, using a sample' in capsys.readouterr().out
