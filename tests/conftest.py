@@ -3,7 +3,6 @@ import gzip
 import hashlib
 import http.server
 import io
-import json
 import os
 import sys
 import threading
@@ -149,27 +148,11 @@ def default_data_source(monkeypatch):
     monkeypatch.delenv(helper.DATA_SOURCE_ENV, raising=False)
 
 
-TEST_CALL_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'
-FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
-             'train')
-
-
 @pytest.fixture(scope='session')
 def nb():
     """The notebook's function cells, executed (without their check calls) into one namespace."""
-    with open(os.path.join(ROOT, 'dlnd_face_generation.ipynb')) as f:
-        cells = [''.join(c['source']) for c in json.load(f)['cells'] if c['cell_type'] == 'code']
-    import matplotlib.pyplot
-    import problem_unittests
-    import tensorflow.compat.v1 as tf
-    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'display': lambda *args: None,
-                 'pyplot': matplotlib.pyplot}
-    for source in cells:
-        if any(f'def {name}(' in source for name in FUNCTIONS):
-            exec(source.split(TEST_CALL_MARKER)[0], namespace)
-    missing = [name for name in FUNCTIONS if name not in namespace]
-    assert not missing, f'the notebook defines no {missing}'
-    return namespace
+    import run_notebook
+    return run_notebook.notebook_functions()
 
 
 def bind(function, nb):
