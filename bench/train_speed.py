@@ -3,7 +3,8 @@
 Each figure is measured in a child process of its own (TensorFlow's graph and eager modes do not mix), one after
 the other, and reported as the median images per second over --steps timed training steps after a warm-up:
   graph       the notebook's own graph and batch size, one sess.run per batch, as `train` runs it
-  two_run     the same graph run as the course's solutions ran it: one sess.run per network per batch
+  two_run     the same graph run as the course's solutions ran it: one sess.run per network per batch, with
+              TensorFlow's default session settings
   keras3      the same network and losses in Keras 3 with a tf.function train step (TensorFlow's DCGAN tutorial)
   bf16        the notebook's graph with oneDNN's automatic bfloat16 rewrite (on CPUs that support it)
   data        `train`'s loop over helper.Dataset.get_batches: images per second received, share of time waiting
@@ -46,6 +47,8 @@ def graph_speed(dataset, steps, mode):
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
     config = tf.ConfigProto()
+    if mode != 'two_run':  # the course ran with TensorFlow's defaults; train runs with the notebook's settings
+        config.CopyFrom(ns['SESSION_CONFIG'])
     if mode == 'bf16':
         from tensorflow.core.protobuf import rewriter_config_pb2
         config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
