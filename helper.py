@@ -454,13 +454,16 @@ def get_image(image_path, width, height, mode, crop_size=None):
     """
     with Image.open(image_path) as image:
         full_width, full_height = image.size
-        region = crop_size or max(full_width, full_height)
         if crop_size is not None and (full_width < crop_size or full_height < crop_size):
             raise ValueError(f'{image_path} is {full_width}x{full_height}; images cropped to the face must be at '
                              f'least {crop_size}x{crop_size}')
         # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale, several times faster; ask for the smallest scale
-        # that still leaves the cropped region at least width x height.
-        image.draft(image.mode, (math.ceil(full_width * width / region), math.ceil(full_height * height / region)))
+        # that still leaves the region to be resized (the crop, or the whole image) at least width x height.
+        if crop_size is None:
+            image.draft(image.mode, (width, height))
+        else:
+            image.draft(image.mode, (math.ceil(full_width * width / crop_size),
+                                     math.ceil(full_height * height / crop_size)))
         box = None
         if crop_size is not None:  # the original's centre square, in the coordinates of the decoded scale
             left, top = (full_width - crop_size) // 2, (full_height - crop_size) // 2
