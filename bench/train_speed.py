@@ -144,19 +144,14 @@ def data_speed(dataset, steps):
     """`train`'s loop on CelebA-shaped data from the cache: images/s received and the share spent waiting."""
     import tempfile
     import numpy as np
-    from PIL import Image
     sys.path.insert(0, ROOT)
     import helper
+    from data_speed import write_jpegs  # bench/ is on the path: this file runs as a script
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
     with tempfile.TemporaryDirectory() as folder:
-        rng = np.random.default_rng(0)
-        files = []
-        for i in range(batch * (steps + 5)):
-            path = os.path.join(folder, f'{i:06d}.jpg')
-            Image.fromarray(rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(path)
-            files.append(path)
+        files = write_jpegs(folder, batch * (steps + 5))
         data = helper.Dataset('celeba' if channels == 3 else 'mnist', files, seed=0)
         data.images  # noqa: B018 (the cache is built once, before training, as in the notebook)
         with tf.Graph().as_default():
