@@ -731,3 +731,16 @@ def plot_losses(losses):
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+
+def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU computes in bfloat16 natively (AVX512-BF16 or AMX), as Linux reports its flags."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+    except OSError:  # not Linux: no way to tell, so no promise of speed
+        return False
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)

@@ -6,7 +6,7 @@ the other, and reported as the median images per second over --steps timed train
   two_run     the same graph run as the course's solutions ran it: one sess.run per network per batch, with
               TensorFlow's default session settings
   keras3      the same network and losses in Keras 3 with a tf.function train step (TensorFlow's DCGAN tutorial)
-  bf16        the notebook's graph with oneDNN's automatic bfloat16 rewrite (on CPUs that support it)
+  bf16        the notebook's graph with its bfloat16 switch on (oneDNN's automatic bfloat16 rewrite)
   data        `train`'s loop over helper.Dataset.get_batches: images per second received, share of time waiting
 for the MNIST (28x28x1, batch 64) and CelebA (28x28x3, batch 32) shapes, plus the training FLOPs per image of the
 network and the GFLOP/s reached. The last line is one JSON object.
@@ -46,12 +46,8 @@ def graph_speed(dataset, steps, mode):
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
-    config = tf.ConfigProto()
-    if mode != 'two_run':  # the course ran with TensorFlow's defaults; train runs with the notebook's settings
-        config.CopyFrom(ns['SESSION_CONFIG'])
-    if mode == 'bf16':
-        from tensorflow.core.protobuf import rewriter_config_pb2
-        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    # The course ran with TensorFlow's defaults; train runs with the notebook's settings.
+    config = tf.ConfigProto() if mode == 'two_run' else ns['session_config'](bfloat16=mode == 'bf16')
     with tf.Graph().as_default():
         input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
         d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)

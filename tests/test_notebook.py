@@ -86,3 +86,17 @@ def test_digit_score_is_printed(executed):
     _, nb, _ = executed
     text = ''.join(stream_text(cell) for cell in nb.cells)
     assert 'Digits classified with probability >= 0.9:' in text and 'Frechet distance to real digits' in text
+
+
+def test_command_line_options_become_notebook_parameters(monkeypatch, tmp_path):
+    injected = []
+    monkeypatch.setattr(run_notebook, 'run', lambda output, parameters, timeout: injected.append(parameters) or True)
+
+    run_notebook.main(['--output', str(tmp_path), '--max-steps', '3', '--seed', '1', '--bfloat16'])
+    run_notebook.main(['--output', str(tmp_path)])
+
+    assert injected[0]['max_steps'] == 3 and injected[0]['seed'] == 1 and injected[0]['bfloat16'] is True
+    assert set(injected[1]) == {'data_dir', 'output_dir'}, 'options not given keep the notebook defaults'
+    nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    defaults = next(cell.source for cell in nb.cells if 'parameters' in cell.metadata.get('tags', []))
+    assert all(f'\n{name} = ' in '\n' + defaults for name in injected[0]), 'each option overrides a parameter'

@@ -2,6 +2,9 @@
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
+
+import helper
 
 BATCH = 8
 
@@ -85,3 +88,45 @@ def test_same_seed_gives_the_same_losses(nb, tmp_path):
     other = run_train(nb, tmp_path / 'c', fake_batches(3), n_batches=3, seed=6).losses
     assert first == second
     assert first != other
+
+
+def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb):
+    rewrite = 'auto_mixed_precision_onednn_bfloat16'
+    float32, bfloat16 = nb['session_config'](), nb['session_config'](bfloat16=True)
+    assert getattr(float32.graph_options.rewrite_options, rewrite) != RewriterConfig.ON
+    assert getattr(bfloat16.graph_options.rewrite_options, rewrite) == RewriterConfig.ON
+    assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 1
+
+
+def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypatch):
+    asked, session_config = [], nb['session_config']
+
+    def recording_session_config(bfloat16=False):
+        asked.append(bfloat16)
+        return session_config(bfloat16)
+    monkeypatch.setitem(nb, 'session_config', recording_session_config)
+
+    record = run_train(nb, tmp_path, fake_batches(2), n_batches=2, bfloat16=True)
+
+    assert asked == [True]
+    assert np.isfinite(np.array(record.losses)).all()
+
+
+@pytest.mark.skipif(not helper.cpu_has_bfloat16(), reason='the CPU has no native bfloat16: the rewrite is skipped')
+def test_bfloat16_training_computes_in_lower_precision(nb, tmp_path):
+    float32 = run_train(nb, tmp_path / 'f32', fake_batches(2), n_batches=2).losses
+    bfloat16 = run_train(nb, tmp_path / 'bf16', fake_batches(2), n_batches=2, bfloat16=True).losses
+    assert float32 != bfloat16
+    assert np.allclose(np.array(float32), np.array(bfloat16), rtol=0.05), 'bfloat16 keeps about 3 digits'
+
+
+@pytest.mark.parametrize('flags, expected', [('fpu avx512f avx512_bf16 sse', True), ('fpu amx_bf16 amx_tile', True),
+                                             ('fpu avx512f avx2', False), ('', False)])
+def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n')
+    assert helper.cpu_has_bfloat16(str(cpuinfo)) is expected
+
+
+def test_cpu_has_bfloat16_is_false_where_the_flags_cannot_be_read(tmp_path):
+    assert helper.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
