@@ -100,17 +100,17 @@ def keras3_speed(dataset, steps):
 
     def conv_bn(x, filters, transpose=False, bn_momentum=0.99):
         conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-        x = conv(filters, 5, strides=2, padding='same', use_bias=False, kernel_initializer=init)(x)
+        x = conv(filters, 4, strides=2, padding='same', use_bias=False, kernel_initializer=init)(x)
         return layers.LeakyReLU(0.2)(layers.BatchNormalization(momentum=bn_momentum)(x))
 
     z = keras.Input((Z_DIM,))
     x = layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=init)(z)
     x = layers.LeakyReLU(0.2)(layers.BatchNormalization(momentum=0.9)(layers.Reshape((7, 7, 256))(x)))
     x = conv_bn(conv_bn(x, 128, True, 0.9), 64, True, 0.9)
-    generator = keras.Model(z, layers.Conv2DTranspose(channels, 5, padding='same', activation='tanh',
+    generator = keras.Model(z, layers.Conv2DTranspose(channels, 3, padding='same', activation='tanh',
                                                       kernel_initializer=init)(x))
     image = keras.Input((28, 28, channels))
-    x = layers.LeakyReLU(0.2)(layers.Conv2D(64, 5, strides=2, padding='same', kernel_initializer=init)(image))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(64, 4, strides=2, padding='same', kernel_initializer=init)(image))
     x = conv_bn(conv_bn(x, 128), 256)
     discriminator = keras.Model(image, layers.Dense(1, kernel_initializer=init)(layers.Flatten()(x)))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
