@@ -461,11 +461,11 @@ def get_image(image_path, width, height, mode, crop_size=None):
         # that still leaves the region to be resized (the crop, or the whole image) at least width x height.
         if crop_size is None:
             image.draft(image.mode, (width, height))
+            box = None
         else:
             image.draft(image.mode, (math.ceil(full_width * width / crop_size),
                                      math.ceil(full_height * height / crop_size)))
-        box = None
-        if crop_size is not None:  # the original's centre square, in the coordinates of the decoded scale
+            # The original's centre square, in the coordinates of the decoded scale.
             left, top = (full_width - crop_size) // 2, (full_height - crop_size) // 2
             sx, sy = image.size[0] / full_width, image.size[1] / full_height
             box = (left * sx, top * sy, (left + crop_size) * sx, (top + crop_size) * sy)
