@@ -154,7 +154,7 @@ def data_speed(dataset, steps):
             input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
             d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
             d_opt, g_opt = ns['model_opt'](d_loss, g_loss, lr, 0.5)
-            with tf.Session() as sess:
+            with tf.Session(config=ns['session_config']()) as sess:
                 sess.run(tf.global_variables_initializer())
                 waiting = training = 0.0
                 batches = data.get_batches(batch)
