@@ -1,0 +1,82 @@
+"""The notebook's choices beyond the course's API: the generator's faster rate and its averaged weights."""
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+Z_DIM = 8
+LEARNING_RATE = 1e-3
+
+
+@pytest.fixture
+def gan(nb):
+    """The notebook's GAN in a fresh graph and session: (namespace, session, inputs, train ops, sampler)."""
+    with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
+        tf.set_random_seed(0)
+        input_real, input_z, lr = nb['model_inputs'](28, 28, 1, Z_DIM)
+        d_loss, g_loss = nb['model_loss'](input_real, input_z, 1)
+        train_ops = nb['model_opt'](d_loss, g_loss, lr, 0.5)
+        sampler = nb['generator_samples'](input_z, 1)
+        sess.run(tf.global_variables_initializer())
+        rng = np.random.default_rng(0)
+        feed = {input_real: rng.uniform(-1, 1, (8, 28, 28, 1)), input_z: rng.uniform(-1, 1, (8, Z_DIM)),
+                lr: LEARNING_RATE}
+        yield sess, feed, train_ops, sampler
+
+
+def weights_of(network):
+    return [v for v in tf.trainable_variables() if v.name.startswith(network + '/')]
+
+
+def averages_by_weight(nb):
+    """The averaged copies model_opt keeps, by the name of the weight each averages."""
+    suffix = '/' + nb['AVERAGE']
+    return {v.op.name[:-len(suffix)]: v for v in tf.global_variables() if v.op.name.endswith(suffix)}
+
+
+def test_the_generator_learns_at_its_factor_of_the_rate(nb, gan):
+    sess, feed, train_ops, _ = gan
+    d_vars, g_vars = weights_of('discriminator'), weights_of('generator')
+    before = sess.run(d_vars + g_vars)
+    sess.run(train_ops, feed)
+    steps = [np.abs(a - b).max() for a, b in zip(sess.run(d_vars + g_vars), before)]
+    # Adam's first step moves every weight with a gradient by about the rate itself, whatever the gradient's size.
+    d_step, g_step = max(steps[:len(d_vars)]), max(steps[len(d_vars):])
+    assert d_step == pytest.approx(LEARNING_RATE, rel=0.01)
+    assert g_step == pytest.approx(LEARNING_RATE * nb['G_RATE_FACTOR'], rel=0.01)
+
+
+def test_model_opt_keeps_a_moving_average_of_each_generator_weight(nb, gan):
+    sess, feed, train_ops, _ = gan
+    averages = averages_by_weight(nb)
+    g_vars = weights_of('generator')
+    assert sorted(averages) == sorted(v.op.name for v in g_vars)
+    start = sess.run(g_vars)
+    sess.run(train_ops, feed)
+    decay = nb['AVERAGE_DECAY']
+    for var, initial in zip(g_vars, start):
+        expected = decay * initial + (1 - decay) * sess.run(var)
+        np.testing.assert_allclose(sess.run(averages[var.op.name]), expected,
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_samples_are_drawn_with_the_averaged_weights(nb, gan):
+    sess, feed, train_ops, sampler = gan
+    for _ in range(3):
+        sess.run(train_ops, feed)
+    z = {key: value for key, value in feed.items() if key.name.startswith('input_z')}
+    assert np.abs(sess.run(sampler, z)).max() > 0
+    for average in averages_by_weight(nb).values():
+        average.load(np.zeros(average.shape.as_list(), np.float32), sess)
+    # All-zero averaged weights (batch norm's scale included) draw all-zero images; the trained weights would not.
+    assert np.abs(sess.run(sampler, z)).max() == 0
+
+
+def test_samples_use_the_weights_themselves_where_none_are_averaged(nb):
+    with tf.Graph().as_default(), tf.Session() as sess:
+        input_z = tf.placeholder(tf.float32, (None, Z_DIM), name='input_z')
+        nb['generator'](input_z, 1)  # the training generator creates the weights; no model_opt, no averages
+        sampler = nb['generator_samples'](input_z, 1)
+        direct = nb['generator'](input_z, 1, is_train=False)
+        sess.run(tf.global_variables_initializer())
+        z = {input_z: np.random.default_rng(0).uniform(-1, 1, (4, Z_DIM))}
+        np.testing.assert_array_equal(sess.run(sampler, z), sess.run(direct, z))
