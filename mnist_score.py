@@ -5,9 +5,7 @@ digits it reports the share it classifies with probability >= 0.9, how evenly th
 Frechet distance between its penultimate-layer features of generated and real digits, with the distance
 between two halves of the real digits beside it for scale.
 """
-import os
-
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 
 import numpy as np
 import scipy.linalg

@@ -4,9 +4,7 @@ Each check builds in a fresh graph, raises AssertionError with what was expected
 which inputs, and prints 'Tests Passed' when everything holds. Pass the checks the same `tf` module the
 notebook uses (`tensorflow.compat.v1`): its `variable_scope`, `trainable_variables` and `Session` are observed.
 """
-import os
-
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 
 import functools
 import inspect

@@ -13,6 +13,8 @@ import os
 import sys
 import time
 
+import tf_environment  # noqa: F401 (the kernel inherits TensorFlow's settings from this process)
+
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError

@@ -2,14 +2,19 @@
 
 Each figure is measured in a child process of its own (TensorFlow's graph and eager modes do not mix), one after
 the other, and reported as the median images per second over --steps timed training steps after a warm-up:
-  graph       the notebook's own graph and batch size, one sess.run per batch, as `train` runs it
+  graph       the notebook's own graph and batch size, one sess.run per batch, as `train` runs it (oneDNN on,
+              as every entry point of the project sets it)
+  no_onednn   the same with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0): TensorFlow's own default on CPUs without
+              AVX-512 VNNI/BF16 or AMX
   two_run     the same graph run as the course's solutions ran it: one sess.run per network per batch, with
               TensorFlow's default session settings
   keras3      the same network and losses in Keras 3 with a tf.function train step (TensorFlow's DCGAN tutorial)
-  bf16        the notebook's graph with its bfloat16 switch on (oneDNN's automatic bfloat16 rewrite)
+  bf16        the notebook's graph with its bfloat16 switch on (oneDNN's automatic bfloat16 rewrite; on a CPU
+              without native bfloat16 the switch keeps float32, so this equals graph there)
   data        `train`'s loop over helper.Dataset.get_batches: images per second received, share of time waiting
 for the MNIST (28x28x1, batch 64) and CelebA (28x28x3, batch 32) shapes, plus the training FLOPs per image of the
-network and the GFLOP/s reached. The last line is one JSON object.
+network (`gflop_per_image`, TensorFlow's profiler) and the GFLOP/s reached. The last line is one JSON object.
+Name the CPU with every figure: `grep -o -E 'avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u`.
 
     python bench/train_speed.py [--steps 30] [--repeats 3]
 """
@@ -22,8 +27,12 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
+
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
 Z_DIM = 100
+G_CHANNELS, D_CHANNELS = (256, 128, 64), (64, 128, 256)  # the notebook's layer widths, for the Keras 3 peer
 
 
 def peak_rss_mb():
@@ -35,13 +44,12 @@ def peak_rss_mb():
 
 def notebook_namespace():
     """The notebook's function cells, executed into one namespace (graph mode)."""
-    sys.path.insert(0, ROOT)
     import run_notebook
     return run_notebook.notebook_functions()
 
 
 def graph_speed(dataset, steps, mode):
-    """Images per second of the notebook's graph: 'graph' (one run), 'two_run', or 'bf16'."""
+    """Images per second of the notebook's graph: 'graph' or 'no_onednn' (one run), 'two_run', or 'bf16'."""
     import numpy as np
     ns = notebook_namespace()
     tf = ns['tf']
@@ -104,14 +112,15 @@ def keras3_speed(dataset, steps):
         return layers.LeakyReLU(0.2)(layers.BatchNormalization(momentum=bn_momentum)(x))
 
     z = keras.Input((Z_DIM,))
-    x = layers.Dense(7 * 7 * 256, use_bias=False, kernel_initializer=init)(z)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization(momentum=0.9)(layers.Reshape((7, 7, 256))(x)))
-    x = conv_bn(conv_bn(x, 128, True, 0.9), 64, True, 0.9)
+    x = layers.Dense(7 * 7 * G_CHANNELS[0], use_bias=False, kernel_initializer=init)(z)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization(momentum=0.9)(layers.Reshape((7, 7, G_CHANNELS[0]))(x)))
+    x = conv_bn(conv_bn(x, G_CHANNELS[1], True, 0.9), G_CHANNELS[2], True, 0.9)
     generator = keras.Model(z, layers.Conv2DTranspose(channels, 3, padding='same', activation='tanh',
                                                       kernel_initializer=init)(x))
     image = keras.Input((28, 28, channels))
-    x = layers.LeakyReLU(0.2)(layers.Conv2D(64, 4, strides=2, padding='same', kernel_initializer=init)(image))
-    x = conv_bn(conv_bn(x, 128), 256)
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(D_CHANNELS[0], 4, strides=2, padding='same',
+                                            kernel_initializer=init)(image))
+    x = conv_bn(conv_bn(x, D_CHANNELS[1]), D_CHANNELS[2])
     discriminator = keras.Model(image, layers.Dense(1, kernel_initializer=init)(layers.Flatten()(x)))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     g_optimizer, d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -140,7 +149,6 @@ def data_speed(dataset, steps):
     """`train`'s loop on CelebA-shaped data from the cache: images/s received and the share spent waiting."""
     import tempfile
     import numpy as np
-    sys.path.insert(0, ROOT)
     import helper
     from data_speed import write_jpegs  # bench/ is on the path: this file runs as a script
     ns = notebook_namespace()
@@ -193,6 +201,8 @@ def child(mode, dataset, steps):
 def measure(mode, dataset, steps):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
     env['TF_USE_LEGACY_KERAS'] = '0' if mode == 'keras3' else '1'
+    if mode == 'no_onednn':
+        env['TF_ENABLE_ONEDNN_OPTS'] = '0'
     out = subprocess.run([sys.executable, __file__, '--child', mode, dataset, str(steps)], env=env,
                          capture_output=True, text=True)
     if out.returncode:
@@ -208,7 +218,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=3, help='measurements per figure (the median is shown)')
     args = parser.parse_args()
 
-    modes = ('graph', 'two_run', 'keras3', 'bf16')
+    modes = ('graph', 'no_onednn', 'two_run', 'keras3', 'bf16')
     ips, flops, rss = {}, {}, {}
     for dataset in SHAPES:
         for _ in range(args.repeats):
@@ -230,6 +240,7 @@ def main():
         'step_vs_keras3': median[('graph', 'mnist')] / median[('keras3', 'mnist')],
         'step_vs_two_run': median[('graph', 'mnist')] / median[('two_run', 'mnist')],
         'bf16_vs_fp32': median[('bf16', 'mnist')] / median[('graph', 'mnist')],
+        'onednn_vs_default': median[('graph', 'mnist')] / median[('no_onednn', 'mnist')],
     }
     for name, value in ratios.items():
         print(f'{name} (MNIST shape): {value:.2f}x')
@@ -239,6 +250,7 @@ def main():
     print(f'peak memory of CelebA-shaped training, with the image cache: {peak:,.0f} MB')
     print(json.dumps({**{k: round(v, 3) for k, v in ratios.items()},
                       'data_wait_share': round(data['result'][1], 4), 'peak_rss_mb': round(peak),
+                      'gflop_per_image': {d: round(f / 1e9, 4) for d, f in flops.items()},
                       'images_per_s': {f'{m}_{d}': round(v) for (m, d), v in median.items()}}))
 
 

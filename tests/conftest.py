@@ -17,6 +17,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import tf_environment  # noqa: E402,F401 (before anything imports TensorFlow)
 import helper  # noqa: E402
 
 

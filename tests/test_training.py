@@ -90,12 +90,22 @@ def test_same_seed_gives_the_same_losses(nb, tmp_path):
     assert first != other
 
 
-def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb):
-    rewrite = 'auto_mixed_precision_onednn_bfloat16'
+BFLOAT16_REWRITE = 'auto_mixed_precision_onednn_bfloat16'
+
+
+def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb, monkeypatch):
+    monkeypatch.setattr(helper, 'cpu_has_bfloat16', lambda: True)
     float32, bfloat16 = nb['session_config'](), nb['session_config'](bfloat16=True)
-    assert getattr(float32.graph_options.rewrite_options, rewrite) != RewriterConfig.ON
-    assert getattr(bfloat16.graph_options.rewrite_options, rewrite) == RewriterConfig.ON
+    assert getattr(float32.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
+    assert getattr(bfloat16.graph_options.rewrite_options, BFLOAT16_REWRITE) == RewriterConfig.ON
     assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 1
+
+
+def test_bfloat16_stays_float32_and_says_so_on_a_cpu_without_native_bfloat16(nb, monkeypatch):
+    monkeypatch.setattr(helper, 'cpu_has_bfloat16', lambda: False)
+    with pytest.warns(UserWarning, match='neither AVX512-BF16 nor AMX.*training stays in float32'):
+        config = nb['session_config'](bfloat16=True)
+    assert getattr(config.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
 
 
 def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypatch):

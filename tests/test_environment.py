@@ -1,0 +1,53 @@
+"""TensorFlow's settings are chosen before TensorFlow is imported, at every entry point, and a user's own win."""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+SETTINGS = ('TF_USE_LEGACY_KERAS', 'TF_CPP_MIN_LOG_LEVEL', 'TF_ENABLE_ONEDNN_OPTS')
+X86 = platform.machine().lower() in ('x86_64', 'amd64')
+
+
+def settings_after(code, **preset):
+    """The TensorFlow settings a fresh Python process has after running code, from an environment without them:
+    as they were when TensorFlow was first imported, if code imports it."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env.update(preset, PYTHONPATH=ROOT)
+    script = (
+        'import json, os, sys\n'
+        'now = lambda: {k: os.environ.get(k) for k in %r}\n'
+        'seen = []\n'
+        'class Watch:\n'
+        '    def find_spec(self, name, path, target=None):\n'
+        '        if name == "tensorflow" and not seen:\n'
+        '            seen.append(now())\n'
+        'sys.meta_path.insert(0, Watch())\n'
+        '%s\n'
+        'print(json.dumps(seen[0] if seen else now()))\n' % (SETTINGS, code))
+    out = subprocess.run([sys.executable, '-c', script], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize('entry_point', ['tf_environment', 'problem_unittests', 'mnist_score', 'run_notebook'])
+def test_every_entry_point_turns_onednn_on_before_tensorflow(entry_point):
+    settings = settings_after(f'import {entry_point}')
+    assert settings['TF_USE_LEGACY_KERAS'] == '1'
+    assert settings['TF_ENABLE_ONEDNN_OPTS'] == ('1' if X86 else None)
+
+
+def test_a_value_the_user_set_wins():
+    settings = settings_after('import tf_environment', TF_ENABLE_ONEDNN_OPTS='0', TF_CPP_MIN_LOG_LEVEL='0')
+    assert settings['TF_ENABLE_ONEDNN_OPTS'] == '0' and settings['TF_CPP_MIN_LOG_LEVEL'] == '0'
+
+
+def test_the_notebooks_first_cell_sets_the_same_defaults():
+    nb = nbformat.read(os.path.join(ROOT, 'dlnd_face_generation.ipynb'), as_version=4)
+    first = next(cell.source for cell in nb.cells if cell.cell_type == 'code')
+    assert settings_after(first) == settings_after('import tf_environment')
+    assert settings_after(first, TF_ENABLE_ONEDNN_OPTS='0')['TF_ENABLE_ONEDNN_OPTS'] == '0'
