@@ -5,7 +5,10 @@ Prints, for CelebA-shaped JPEGs (178x218, cropped to 108x108, resized to 28x28):
      original helper did (target: at least 50x);
   2. time to build the cache against one epoch of the original (target: at least 1.5x faster);
   3. peak memory of a full pass over a CelebA-sized cache (202,599 images) beyond the memory-mapped file
-     (target: under 1 GiB).
+     (target: under 1 GiB);
+  4. what sharing the data folder safely costs: opening a built cache (its size, header and CRC32 checked once per
+     process), taking a cache's lock, and download_extract finding a complete folder (it counts the images).
+Caches go to a temporary folder (FACEGEN_CACHE_DIR), so every build is a real one.
 Medians of --repeats runs. The last line is one JSON object with the figures.
 
     python bench/data_speed.py [--images 2000] [--repeats 3]
@@ -20,6 +23,7 @@ import tempfile
 import time
 
 import numpy as np
+from filelock import FileLock
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,10 +76,25 @@ def timed(function, *args):
 
 def cache_build(files):
     """Build the cache from scratch (the old one removed first)."""
-    cache_dir = os.path.join(os.path.dirname(files[0]), helper.CACHE_DIR_NAME)
+    cache_dir = helper.cache_folder(os.path.dirname(files[0]))
     for name in os.listdir(cache_dir) if os.path.isdir(cache_dir) else []:
         os.remove(os.path.join(cache_dir, name))
     return helper.load_image_cache(files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+
+
+def safety_costs(files, data_folder, repeats):
+    """Median seconds of: the first open of a built cache in a process (checksum included), a later open, an
+    uncontended cache lock, and download_extract finding a complete MNIST sample folder (5,000 images)."""
+    first, later, lock, found = [], [], [], []
+    lock_path = os.path.join(helper.cache_folder(os.path.dirname(files[0])), 'bench.lock')
+    helper.download_extract('mnist', data_folder, source='sample')
+    for _ in range(repeats):
+        helper._CHECKED_CACHES.clear()  # as a new process finds it
+        first.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
+        later.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
+        lock.append(timed(lambda: FileLock(lock_path).acquire().lock.release())[0])
+        found.append(timed(helper.download_extract, 'mnist', data_folder, 'sample')[0])
+    return [statistics.median(t) for t in (first, later, lock, found)]
 
 
 def full_pass_memory(folder):
@@ -89,17 +108,20 @@ def full_pass_memory(folder):
     peak = 'print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")))'
     child = (
         'import sys, numpy as np; sys.path.insert(0, sys.argv[2]); import helper\n'
-        'dataset = helper.Dataset("celeba", ["unused.jpg"], seed=0)\n'
+        f'dataset = helper.Dataset("celeba", ["unused.jpg"] * {CELEBA_SIZE}, seed=0)\n'
         'dataset._images = np.load(sys.argv[1], mmap_mode="r")\n'
-        'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak
+        'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak + '\n'
+        'import time; start = time.perf_counter(); helper._crc32(dataset._images)\n'
+        'print(time.perf_counter() - start)'
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, '-c', child, path, root], capture_output=True, text=True, check=True)
-    n, peak_kib = map(int, out.stdout.split())
+    n, peak_kib = map(int, out.stdout.split()[:2])
     baseline = subprocess.run([sys.executable, '-c', f'import sys; sys.path.insert(0, sys.argv[1]); import helper\n{peak}',
                                root], capture_output=True, text=True, check=True)
     file_mib = os.path.getsize(path) / 2 ** 20
-    return n, peak_kib / 1024, int(baseline.stdout) / 1024, file_mib
+    crc_s = float(out.stdout.split()[2])
+    return n, peak_kib / 1024, int(baseline.stdout) / 1024, file_mib, crc_s
 
 
 def main():
@@ -109,6 +131,7 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
+        os.environ[helper.CACHE_ENV] = os.path.join(folder, 'caches')
         files = write_jpegs(folder, args.images)
         original_s, build_s, cached_s = [], [], []
         for _ in range(args.repeats):
@@ -120,7 +143,8 @@ def main():
         n = (len(files) // BATCH_SIZE) * BATCH_SIZE
         original_ips, cached_ips = n / statistics.median(original_s), n / statistics.median(cached_s)
         build_ratio = statistics.median(original_s) / statistics.median(build_s)
-        passed, peak_mib, base_mib, file_mib = full_pass_memory(folder)
+        passed, peak_mib, base_mib, file_mib, crc_s = full_pass_memory(folder)
+        first_open_s, open_s, lock_s, found_s = safety_costs(files, os.path.join(folder, 'data'), args.repeats)
 
     beyond_mib = peak_mib - file_mib
     print(f'{len(files):,} CelebA-shaped JPEGs, batch {BATCH_SIZE}, {os.cpu_count()} cores, '
@@ -133,9 +157,14 @@ def main():
     print(f'  full pass over a CelebA-sized cache ({passed:,} images, {file_mib:,.0f} MiB file): peak RSS '
           f'{peak_mib:,.0f} MiB, {beyond_mib:,.0f} MiB beyond the file (target < 1024; the interpreter alone: '
           f'{base_mib:,.0f} MiB)')
+    print(f'  safety: first open of the cache in a process {first_open_s * 1e3:.1f} ms (checksum included; '
+          f'{crc_s:.2f} s for a CelebA-sized cache), later opens {open_s * 1e3:.1f} ms, a cache lock '
+          f'{lock_s * 1e3:.2f} ms, download_extract finding 5,000 images {found_s * 1e3:.1f} ms')
     print(json.dumps({'cached_vs_original_batches': round(cached_ips / original_ips, 1),
                       'cache_build_vs_original_epoch': round(build_ratio, 2),
-                      'full_pass_peak_rss_mb': round(peak_mib), 'full_pass_beyond_file_mb': round(beyond_mib)}))
+                      'full_pass_peak_rss_mb': round(peak_mib), 'full_pass_beyond_file_mb': round(beyond_mib),
+                      'first_open_ms': round(first_open_s * 1e3, 1), 'open_ms': round(open_s * 1e3, 1),
+                      'celeba_checksum_s': round(crc_s, 2), 'found_ms': round(found_s * 1e3, 1)}))
 
 
 if __name__ == '__main__':

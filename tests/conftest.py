@@ -29,6 +29,8 @@ class Route:
     content_type: str = 'application/octet-stream'
     send_bytes: int = None  # stop after this many bytes while announcing the full length
     delay_s: float = 0.0
+    ranges: bool = False    # answer a Range request with 206 and the bytes asked for
+    drip_s: float = 0.0     # send one byte at a time, this long apart
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -39,11 +41,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         time.sleep(route.delay_s)
-        self.send_response(route.status)
+        body, status, start = route.body, route.status, 0
+        asked = self.headers.get('Range', '')
+        self.server.ranges_asked.append(asked)
+        if route.ranges and asked.startswith('bytes=') and asked.endswith('-'):
+            start, status = int(asked[len('bytes='):-1]), 206
+        self.send_response(status)
         self.send_header('Content-Type', route.content_type)
-        self.send_header('Content-Length', str(len(route.body)))
+        self.send_header('Content-Length', str(len(body) - start))
+        if status == 206:
+            self.send_header('Content-Range', f'bytes {start}-{len(body) - 1}/{len(body)}')
         self.end_headers()
-        self.wfile.write(route.body[:route.send_bytes])
+        sent = body[start:route.send_bytes]
+        if route.drip_s:
+            for i in range(len(sent)):
+                self.wfile.write(sent[i:i + 1])
+                self.wfile.flush()
+                time.sleep(route.drip_s)
+        else:
+            self.wfile.write(sent)
 
     def log_message(self, *args):
         pass
@@ -55,7 +71,7 @@ class LocalServer:
     def __init__(self):
         self._httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
         self._httpd.daemon_threads = True
-        self._httpd.routes, self._httpd.hits = {}, []
+        self._httpd.routes, self._httpd.hits, self._httpd.ranges_asked = {}, [], []
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def route(self, path, body=b'', **options):
@@ -65,6 +81,11 @@ class LocalServer:
     @property
     def hits(self):
         return self._httpd.hits
+
+    @property
+    def ranges_asked(self):
+        """The Range header of every request ('' where there was none)."""
+        return self._httpd.ranges_asked
 
     def close(self):
         self._httpd.shutdown()
@@ -78,8 +99,8 @@ def server():
     local.close()
 
 
-def md5(data):
-    return hashlib.md5(data).hexdigest()
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def idx_gzip(array, magic):
@@ -118,9 +139,9 @@ def celeba_zip(n=5, seed=0, extra_entries=()):
 def use_mnist_mirrors(monkeypatch, images, labels, image_urls, label_urls, n=6):
     """Point the 'mnist' entry of helper.DATASETS at test archives and mirrors."""
     monkeypatch.setitem(helper.DATASETS, 'mnist', helper.DatasetInfo(
-        folder='mnist', image_mode='L', n_images=n, crop_size=None,
-        files=(helper.RemoteFile('train-images-idx3-ubyte.gz', md5(images), len(images), tuple(image_urls)),
-               helper.RemoteFile('train-labels-idx1-ubyte.gz', md5(labels), len(labels), tuple(label_urls))),
+        folder='mnist', image_mode='L', n_images=n, image_size=(28, 28), crop_size=None,
+        files=(helper.RemoteFile('train-images-idx3-ubyte.gz', sha256(images), len(images), tuple(image_urls)),
+               helper.RemoteFile('train-labels-idx1-ubyte.gz', sha256(labels), len(labels), tuple(label_urls))),
         max_extracted_bytes=16 + n * 28 * 28,
         sample_note=helper.DATASETS['mnist'].sample_note))
 
@@ -128,8 +149,9 @@ def use_mnist_mirrors(monkeypatch, images, labels, image_urls, label_urls, n=6):
 def use_celeba_mirrors(monkeypatch, archive, urls, n=5):
     """Point the 'celeba' entry of helper.DATASETS at a test archive and mirrors."""
     monkeypatch.setitem(helper.DATASETS, 'celeba', helper.DatasetInfo(
-        folder='img_align_celeba', image_mode='RGB', n_images=n, crop_size=helper.CELEBA_FACE_SIZE,
-        files=(helper.RemoteFile('img_align_celeba.zip', md5(archive), len(archive), tuple(urls),
+        folder='img_align_celeba', image_mode='RGB', n_images=n, image_size=helper.CELEBA_PICTURE_SIZE,
+        crop_size=helper.CELEBA_FACE_SIZE,
+        files=(helper.RemoteFile('img_align_celeba.zip', sha256(archive), len(archive), tuple(urls),
                                  aliases=('celeba.zip',)),),
         max_extracted_bytes=2 * len(archive),
         sample_note=helper.DATASETS['celeba'].sample_note))
@@ -145,8 +167,17 @@ def no_network(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def default_data_source(monkeypatch):
-    """Tests start from the default source whatever the caller's environment says."""
+    """Tests start from the default source and public mirrors whatever the caller's environment says."""
     monkeypatch.delenv(helper.DATA_SOURCE_ENV, raising=False)
+    monkeypatch.delenv(helper.MIRROR_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def own_cache_folder(monkeypatch, tmp_path_factory):
+    """Image caches go to a temporary folder of the test's, never to the user's cache folder."""
+    folder = tmp_path_factory.mktemp('cache')
+    monkeypatch.setenv(helper.CACHE_ENV, str(folder))
+    return folder
 
 
 @pytest.fixture(scope='session')

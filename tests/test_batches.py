@@ -32,11 +32,24 @@ def test_get_image_crops_the_centre_before_resizing(tmp_path):
     [path] = write_pngs(tmp_path, [face_in_frame()])
 
     face = helper.get_image(path, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
-    whole = helper.get_image(path, 28, 28, 'RGB')
+    whole = helper.get_image(path, 28, 28, 'RGB', crop_size=None)
 
     assert face.shape == (28, 28, 3) and face.dtype == np.uint8
     assert face.min() == 255, 'only the centre square is kept'
-    assert whole.min() == 0, 'without a crop the border stays in the picture'
+    assert whole.min() == 0, 'crop_size=None keeps the border in the picture'
+
+
+def test_the_2017_call_crops_celeba_pictures_by_itself(tmp_path):
+    """helper.get_batch(files, 28, 28, 'RGB'), the original notebook's own call, gave 108x108-centre faces."""
+    celeba = write_pngs(tmp_path / 'celeba', [face_in_frame()] * 2)
+    other = np.zeros((200, 200, 3), dtype=np.uint8)
+    other[50:150, 50:150] = 255
+    [square] = write_pngs(tmp_path / 'other', [other])
+
+    assert helper.get_batch(celeba, 28, 28, 'RGB').min() == 255, 'the face alone, as in 2017'
+    assert np.array_equal(helper.get_image(celeba[0], 28, 28, 'RGB'),
+                          helper.get_image(celeba[0], 28, 28, 'RGB', helper.CELEBA_FACE_SIZE))
+    assert helper.get_image(square, 28, 28, 'RGB').min() == 0, 'only CelebA\'s picture size is cropped'
 
 
 def test_get_image_of_a_jpeg_matches_a_full_size_decode(tmp_path):
@@ -120,7 +133,8 @@ def test_cache_is_rebuilt_when_a_file_changes(tmp_path):
     os.utime(paths[2], ns=(time.time_ns(), time.time_ns() + 10 ** 9))  # a new mtime even on coarse clocks
 
     assert helper.Dataset('mnist', paths).images.max() == 255
-    assert len(os.listdir(tmp_path / 'mnist' / '.cache')) == 1, 'the stale cache is removed'
+    cached = os.listdir(helper.cache_folder(tmp_path / 'mnist'))
+    assert len([name for name in cached if name.endswith(('.npy', '.crc32'))]) == 2, 'the stale cache is removed'
 
 
 def test_cache_is_reused_while_files_are_unchanged(tmp_path, monkeypatch):
@@ -169,3 +183,35 @@ def test_grid_uses_floor_sqrt_images_and_rescales():
 def test_grid_refuses_unknown_mode():
     with pytest.raises(ValueError, match="Unknown image mode 'RGBA'"):
         helper.images_square_grid(np.zeros((4, 2, 2, 3)), 'RGBA')
+
+
+@pytest.mark.parametrize('batch_size', [0, -1, 2.5, '4', True, 11])
+def test_get_batches_refuses_a_batch_size_it_cannot_serve(tmp_path, batch_size):
+    dataset = helper.Dataset('mnist', mnist_like(tmp_path, 10), seed=0)
+    with pytest.raises(ValueError, match=rf"batch_size must be a whole number from 1 to 10 .*got {batch_size!r}\. "
+                                         r"Choose a batch_size in that range, or use more images"):
+        dataset.get_batches(batch_size)
+
+
+def test_get_batches_takes_the_whole_dataset_as_one_batch(tmp_path):
+    dataset = helper.Dataset('mnist', mnist_like(tmp_path, 10), seed=0)
+    assert [len(b) for b in dataset.get_batches(np.int64(10))] == [10]
+
+
+def test_grid_with_nan_pixels_scales_the_rest_and_paints_them(recwarn):
+    images = np.tile(np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 4, 4, 1), (4, 1, 1, 1))
+    images[1, 0, 0, 0], images[2, 3, 3, 0] = np.nan, np.inf
+
+    with pytest.warns(UserWarning, match=r'2 of 64 pixels are NaN or infinite'):
+        grey = np.array(helper.images_square_grid(images, 'L'))
+    with pytest.warns(UserWarning, match=r'2 of 64 pixels'):
+        colour = np.array(helper.images_square_grid(images, 'RGB'))
+
+    assert grey[0, 0] == 0 and grey[3, 3] == 255, 'the finite pixels keep their full range'
+    assert grey[0, 4] == helper.NON_FINITE_COLOURS['L'] and grey[7, 3] == helper.NON_FINITE_COLOURS['L']
+    assert tuple(colour[0, 4]) == helper.NON_FINITE_COLOURS['RGB'] and tuple(colour[0, 0]) == (0, 0, 0)
+
+
+def test_grid_of_finite_images_does_not_warn(recwarn):
+    helper.images_square_grid(np.random.default_rng(0).uniform(-1, 1, (4, 5, 5, 3)), 'RGB')
+    assert not [w for w in recwarn if 'NaN' in str(w.message)]

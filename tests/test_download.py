@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import helper
-from conftest import celeba_zip, md5, mnist_archives, use_celeba_mirrors, use_mnist_mirrors
+from conftest import celeba_zip, mnist_archives, sha256, use_celeba_mirrors, use_mnist_mirrors
 
 
 def leftovers(data_path):
@@ -35,8 +35,8 @@ def test_download_extract_mnist_writes_images_labels_and_marker(server, monkeypa
     assert np.load(tmp_path / 'mnist' / 'labels.npy').shape == (6,)
     marker = json.loads((tmp_path / 'mnist' / '.complete.json').read_text())
     assert marker['source'] == 'full' and marker['images'] == 6
-    assert marker['origin'] == [f'train-images-idx3-ubyte.gz (md5 {md5(images)})',
-                                f'train-labels-idx1-ubyte.gz (md5 {md5(labels)})']
+    assert marker['origin'] == [f'train-images-idx3-ubyte.gz (sha256 {sha256(images)})',
+                                f'train-labels-idx1-ubyte.gz (sha256 {sha256(labels)})']
     assert not glob(str(tmp_path / '*.gz')), 'downloaded archives are deleted once extracted'
     assert leftovers(str(tmp_path)) == []
     assert 'Downloaded mnist Data' in capsys.readouterr().out
@@ -73,7 +73,7 @@ def test_download_falls_back_after_403_timeout_and_html(server, monkeypatch, tmp
 
 
 @pytest.mark.parametrize('body_change, reason', [
-    (lambda body: bytes([body[0] ^ 1]) + body[1:], 'md5'),  # same size, other bytes
+    (lambda body: bytes([body[0] ^ 1]) + body[1:], 'sha256'),  # same size, other bytes
     (lambda body: body[:-10], 'bytes'),                     # announced and sent short
 ])
 def test_download_rejects_corrupt_archive(server, monkeypatch, tmp_path, body_change, reason):
@@ -87,7 +87,7 @@ def test_download_rejects_corrupt_archive(server, monkeypatch, tmp_path, body_ch
     assert leftovers(str(tmp_path)) == [] and not glob(str(tmp_path / '*.gz'))
 
 
-def test_truncated_download_is_never_kept(server, monkeypatch, tmp_path):
+def test_truncated_download_is_kept_to_resume_but_never_taken_for_data(server, monkeypatch, tmp_path):
     images, labels = mnist_archives()
     use_mnist_mirrors(monkeypatch, images, labels,
                       [server.route('/cut', images, send_bytes=len(images) // 2)],
@@ -95,7 +95,9 @@ def test_truncated_download_is_never_kept(server, monkeypatch, tmp_path):
 
     with pytest.raises(helper.DownloadError, match='truncated|IncompleteRead'):
         helper.download_extract('mnist', str(tmp_path), source='full')
-    assert leftovers(str(tmp_path)) == [] and not glob(str(tmp_path / '*.gz'))
+    assert not glob(str(tmp_path / '*.gz')) and not (tmp_path / 'mnist').exists()
+    part = tmp_path / 'train-images-idx3-ubyte.gz.part'
+    assert part.read_bytes() == images[:len(images) // 2], 'one .part per archive, holding what arrived'
 
 
 def test_interrupted_extraction_is_repaired_by_next_call(server, monkeypatch, tmp_path, capsys):
@@ -119,15 +121,19 @@ def test_interrupted_extraction_is_repaired_by_next_call(server, monkeypatch, tm
     assert len(glob(str(tmp_path / 'mnist' / '*.jpg'))) == 6
 
 
-def test_folder_without_marker_is_not_taken_for_data(server, monkeypatch, tmp_path, capsys):
+def test_folder_without_marker_is_set_aside_never_deleted(server, monkeypatch, tmp_path, capsys):
     images, labels = mnist_archives()
     serve_mnist(server, monkeypatch, images, labels)
     (tmp_path / 'mnist').mkdir()
-    Image.new('L', (28, 28)).save(tmp_path / 'mnist' / 'image_0.jpg')  # a half-extracted old folder
+    Image.new('L', (28, 28)).save(tmp_path / 'mnist' / 'image_0.jpg')  # a half-copied old folder
+    (tmp_path / 'mnist' / 'my_notes.txt').write_text('mine')
 
     helper.download_extract('mnist', str(tmp_path))
 
-    assert 'Found' not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    [aside] = glob(str(tmp_path / 'mnist.set-aside-*'))
+    assert f'moved it to {aside}' in out and '1 images, expected 6' in out and 'Found' not in out
+    assert sorted(os.listdir(aside)) == ['image_0.jpg', 'my_notes.txt'], 'nothing of the old folder is lost'
     assert len(glob(str(tmp_path / 'mnist' / '*.jpg'))) == 6
 
 
@@ -185,7 +191,7 @@ def test_corrupt_archive_fetched_by_hand_names_the_file(monkeypatch, tmp_path, n
     use_celeba_mirrors(monkeypatch, archive, ['http://127.0.0.1:9/never-used.zip'])
     (tmp_path / 'celeba.zip').write_bytes(archive[:-1] + b'!')
 
-    with pytest.raises(OSError, match=r'celeba.zip is corrupted or incomplete \(md5 .*, expected .*\)\. Delete it'):
+    with pytest.raises(OSError, match=r'celeba.zip is corrupted or incomplete \(sha256 .*, expected .*\)\. Delete it'):
         helper.download_extract('celeba', str(tmp_path))
 
 
@@ -255,8 +261,163 @@ def test_dlprogress_hook_counts_blocks():
     assert bar.n == 400 and bar.total == 1000
 
 
-def test_md5_of_reads_in_chunks(tmp_path, monkeypatch):
+def test_sha256_of_reads_in_chunks(tmp_path, monkeypatch):
     data = os.urandom(3 * 1024 + 17)
     (tmp_path / 'blob').write_bytes(data)
     monkeypatch.setattr(helper, 'CHUNK_BYTES', 1024)
-    assert helper._md5_of(str(tmp_path / 'blob')) == md5(data)
+    assert helper._sha256_of(str(tmp_path / 'blob')).hexdigest() == sha256(data)
+    assert helper._sha256_of(str(tmp_path / 'blob'), limit=2000).hexdigest() == sha256(data[:2000])
+
+
+def test_a_cut_download_resumes_where_it_stopped(server, monkeypatch, tmp_path):
+    images, labels = mnist_archives(n=50)
+    half = len(images) // 2
+    cut = server.route('/i.gz', images, send_bytes=half)
+    use_mnist_mirrors(monkeypatch, images, labels, [cut], [server.route('/l.gz', labels)], n=50)
+    with pytest.raises(helper.DownloadError, match='truncated'):
+        helper.download_extract('mnist', str(tmp_path), source='full')
+
+    server.route('/i.gz', images, ranges=True)  # the server is back, and serves ranges
+    server.ranges_asked.clear()
+    assert helper.download_extract('mnist', str(tmp_path), source='full') == 'full'
+
+    assert server.ranges_asked[0] == f'bytes={half}-', 'only the missing bytes are asked for'
+    assert len(glob(str(tmp_path / 'mnist' / '*.jpg'))) == 50 and leftovers(str(tmp_path)) == []
+
+
+def test_a_server_without_ranges_starts_the_download_over(server, monkeypatch, tmp_path):
+    images, labels = mnist_archives(n=50)
+    use_mnist_mirrors(monkeypatch, images, labels, [server.route('/i.gz', images)], [server.route('/l.gz', labels)],
+                      n=50)
+    (tmp_path / 'train-images-idx3-ubyte.gz.part').write_bytes(images[:100])
+
+    assert helper.download_extract('mnist', str(tmp_path), source='full') == 'full'
+    assert len(glob(str(tmp_path / 'mnist' / '*.jpg'))) == 50
+
+
+def test_a_resumed_download_of_other_bytes_fails_its_checksum_and_is_dropped(server, monkeypatch, tmp_path):
+    images, labels = mnist_archives(n=50)
+    use_mnist_mirrors(monkeypatch, images, labels, [server.route('/i.gz', images, ranges=True)],
+                      [server.route('/l.gz', labels)], n=50)
+    (tmp_path / 'train-images-idx3-ubyte.gz.part').write_bytes(b'\0' * 100)  # not the archive's first bytes
+
+    with pytest.raises(helper.DownloadError, match=f'corrupted: sha256 .*, expected {sha256(images)}'):
+        helper.download_extract('mnist', str(tmp_path), source='full')
+    assert leftovers(str(tmp_path)) == [], 'a .part of the wrong bytes is never resumed again'
+
+
+def test_a_dripping_server_is_left_at_the_deadline(server, monkeypatch, tmp_path, capsys):
+    images, labels = mnist_archives()
+    monkeypatch.setattr(helper, 'DOWNLOAD_DEADLINE_S', 1)
+    monkeypatch.setattr(helper, 'DOWNLOAD_MIN_RATE', 1e9)
+    drip = server.route('/drip', images, drip_s=0.05)  # never idle for long, never done
+    use_mnist_mirrors(monkeypatch, images, labels, [drip, server.route('/good', images)],
+                      [server.route('/l.gz', labels)])
+
+    assert helper.download_extract('mnist', str(tmp_path), source='full') == 'full'
+    [failure] = [line for line in capsys.readouterr().out.splitlines() if line.startswith('Failed')]
+    assert '/drip: too slow' in failure and helper.DEADLINE_ENV in failure
+
+
+def test_the_deadline_allows_100_kb_per_second_and_the_variable_lengthens_it(monkeypatch):
+    assert helper.download_deadline_s(1000) == helper.DOWNLOAD_DEADLINE_S
+    assert helper.download_deadline_s(1_443_490_838) == pytest.approx(14_435, abs=1)
+    monkeypatch.setenv(helper.DEADLINE_ENV, '600')
+    assert helper.download_deadline_s(1000) == 600
+    monkeypatch.setenv(helper.DEADLINE_ENV, '5')
+    assert helper.download_deadline_s(1000) == helper.DOWNLOAD_DEADLINE_S, 'it lengthens, never shortens'
+
+
+def test_a_classroom_mirror_folder_is_tried_first_with_the_same_checks(monkeypatch, tmp_path, capsys):
+    real_urlopen, opened = helper.urllib.request.urlopen, []
+
+    def local_files_only(request, **options):
+        opened.append(request.full_url)
+        assert request.full_url.startswith('file://'), 'the network was touched'
+        return real_urlopen(request, **options)
+    monkeypatch.setattr(helper.urllib.request, 'urlopen', local_files_only)
+    images, labels = mnist_archives()
+    use_mnist_mirrors(monkeypatch, images, labels, ['http://127.0.0.1:9/i'], ['http://127.0.0.1:9/l'])
+    share = tmp_path / 'share'
+    share.mkdir()
+    (share / 'train-images-idx3-ubyte.gz').write_bytes(images)
+    (share / 'train-labels-idx1-ubyte.gz').write_bytes(labels)
+    monkeypatch.setenv(helper.MIRROR_ENV, str(share))
+
+    assert helper.download_extract('mnist', str(tmp_path / 'data'), source='full') == 'full'
+    assert sorted(os.listdir(share)) == ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'], 'kept'
+
+    (share / 'train-labels-idx1-ubyte.gz').write_bytes(labels[:-1] + b'!')  # tampered: refused like a download
+    with pytest.raises(AssertionError, match='the network was touched'):  # the bad copy refused, the next mirror tried
+        helper.download_extract('mnist', str(tmp_path / 'other'), source='full')
+    assert opened[-2:] == [(share / 'train-labels-idx1-ubyte.gz').as_uri(), 'http://127.0.0.1:9/l']
+    assert f"{(share / 'train-labels-idx1-ubyte.gz').as_uri()}: corrupted: sha256" in capsys.readouterr().out
+
+
+def test_a_mirror_url_argument_is_tried_before_the_public_mirrors(server, monkeypatch, tmp_path):
+    images, labels = mnist_archives()
+    public = [server.route('/public/i', images)], [server.route('/public/l', labels)]
+    use_mnist_mirrors(monkeypatch, images, labels, *public)
+    server.route('/class/train-images-idx3-ubyte.gz', images)
+    server.route('/class/train-labels-idx1-ubyte.gz', labels)
+
+    helper.download_extract('mnist', str(tmp_path), mirror=public[0][0].replace('/public/i', '/class'))
+
+    assert server.hits == ['/class/train-images-idx3-ubyte.gz', '/class/train-labels-idx1-ubyte.gz']
+
+
+def folder_2017(folder, n, size=(28, 28), mode='L'):
+    """A dataset folder as the 2017 helper left it: image_{i}.jpg files and no marker."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new(mode, size, 40 + i).save(folder / f'image_{i}.jpg')
+
+
+def test_a_2017_mnist_folder_is_adopted_with_its_labels(server, monkeypatch, tmp_path, capsys):
+    images, labels = mnist_archives(n=6)
+    use_mnist_mirrors(monkeypatch, images, labels, [server.route('/i', images)], [server.route('/l', labels)])
+    folder_2017(tmp_path / 'mnist', 6)
+
+    assert helper.download_extract('mnist', str(tmp_path)) == 'full'
+
+    assert server.hits == ['/l'], 'only the 28 KB labels archive is fetched'
+    assert 'Adopted mnist Data' in capsys.readouterr().out
+    files = sorted(glob(str(tmp_path / 'mnist' / '*.jpg')))
+    assert np.array(Image.open(files[0])).mean() == 40, 'the folder is used as it is'
+    np.testing.assert_array_equal(helper.mnist_labels(files), np.load(tmp_path / 'mnist' / 'labels.npy')[
+        [int(os.path.basename(f)[6:-4]) for f in files]])
+    assert helper.download_extract('mnist', str(tmp_path)) == 'full'
+    assert 'Found mnist Data' in capsys.readouterr().out
+
+
+def test_a_2017_mnist_folder_offline_is_adopted_and_says_the_score_is_skipped(server, monkeypatch, tmp_path, capsys):
+    images, labels = mnist_archives(n=6)
+    use_mnist_mirrors(monkeypatch, images, labels, [server.route('/i', status=404)], [server.route('/l', status=404)])
+    folder_2017(tmp_path / 'mnist', 6)
+
+    assert helper.download_extract('mnist', str(tmp_path)) == 'full'
+
+    out = capsys.readouterr().out
+    assert f"No digit labels for {tmp_path / 'mnist'}: the digit score will be skipped" in out
+    assert helper.mnist_labels(glob(str(tmp_path / 'mnist' / '*.jpg'))) is None
+
+
+def test_a_2017_celeba_folder_is_adopted_without_a_download(monkeypatch, tmp_path, no_network, capsys):
+    archive = celeba_zip(n=5)
+    use_celeba_mirrors(monkeypatch, archive, ['http://127.0.0.1:9/never-used.zip'])
+    folder_2017(tmp_path / 'img_align_celeba', 5, size=helper.CELEBA_PICTURE_SIZE, mode='RGB')
+
+    assert helper.download_extract('celeba', str(tmp_path), source='full') == 'full'
+    assert 'Adopted celeba Data' in capsys.readouterr().out
+
+
+def test_a_folder_of_other_pictures_is_set_aside_not_adopted(monkeypatch, tmp_path, capsys):
+    archive = celeba_zip(n=5)
+    use_celeba_mirrors(monkeypatch, archive, ['http://127.0.0.1:9/never-used.zip'])
+    folder_2017(tmp_path / 'img_align_celeba', 5, size=(64, 64), mode='RGB')  # the right count, the wrong pictures
+    (tmp_path / 'img_align_celeba.zip').write_bytes(archive)
+
+    assert helper.download_extract('celeba', str(tmp_path), source='full') == 'full'
+
+    [aside] = glob(str(tmp_path / 'img_align_celeba.set-aside-*'))
+    assert len(os.listdir(aside)) == 5 and f'moved it to {aside}' in capsys.readouterr().out
