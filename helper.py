@@ -506,25 +506,29 @@ def _labels_for(folder, info, data_path, mirror):
     np.save(os.path.join(folder, LABELS_NAME), labels)
 
 
-def _adopt_2017_folder(folder, database_name, data_path, mirror):
-    """Take a complete folder as the 2017 helper left it (no marker) after a cheap check: the image count and a
-    few images decoded. Return True if adopted."""
-    info = dataset_info(database_name)
+def _not_a_2017_folder(folder, info):
+    """Why a folder without a marker is not a complete dataset as the 2017 helper left it, or None if it is one.
+    A cheap check: the image count and three images decoded."""
     files = sorted(glob(os.path.join(folder, '*.jpg')))
     if len(files) != info.n_images:
-        return False
+        return f'{len(files):,} images, expected {info.n_images:,}'
     for path in (files[0], files[len(files) // 2], files[-1]):
         try:
             with Image.open(path) as image:
                 image.load()
-                if image.size != info.image_size:
-                    return False
-        except OSError:
-            return False
+        except OSError as error:
+            return f'{path} cannot be read ({error})'
+        if image.size != info.image_size:
+            return f'{path} is {image.size[0]}x{image.size[1]}, expected {info.image_size[0]}x{info.image_size[1]}'
+    return None
+
+
+def _adopt_2017_folder(folder, database_name, data_path, mirror):
+    """Mark a complete folder of the 2017 helper as ours, with MNIST's labels where they can be had."""
+    info = dataset_info(database_name)
     if database_name == 'mnist' and not os.path.exists(os.path.join(folder, LABELS_NAME)):
         _labels_for(folder, info, data_path, mirror)
-    _write_marker(folder, database_name, 'full', "adopted: the 2017 helper's layout", len(files))
-    return True
+    _write_marker(folder, database_name, 'full', "adopted: the 2017 helper's layout", info.n_images)
 
 
 def _fetch_full(database_name, data_path, mirror):
@@ -577,10 +581,12 @@ def _install_locked(database_name, data_path, source, mirror):
         if found == 'full' or source == 'sample':
             return found, 'Repaired'
     elif marker is None and os.path.isdir(folder):
-        if _adopt_2017_folder(folder, database_name, data_path, mirror):
+        problem = _not_a_2017_folder(folder, info)
+        if problem is None:
+            _adopt_2017_folder(folder, database_name, data_path, mirror)
             return 'full', 'Adopted'
-        print(f'{folder} has no completion marker and is not a complete {database_name} folder '
-              f'({_count_images(folder):,} images, expected {info.n_images:,}): moved it to {_set_aside(folder)}.')
+        print(f'{folder} has no completion marker and is not a complete {database_name} folder ({problem}): '
+              f'moved it to {_set_aside(folder)}.')
     if source != 'sample':
         try:
             _fetch_full(database_name, data_path, mirror)

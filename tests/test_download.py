@@ -420,4 +420,6 @@ def test_a_folder_of_other_pictures_is_set_aside_not_adopted(monkeypatch, tmp_pa
     assert helper.download_extract('celeba', str(tmp_path), source='full') == 'full'
 
     [aside] = glob(str(tmp_path / 'img_align_celeba.set-aside-*'))
-    assert len(os.listdir(aside)) == 5 and f'moved it to {aside}' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert len(os.listdir(aside)) == 5 and f'moved it to {aside}' in out
+    assert 'image_0.jpg is 64x64, expected 178x218' in out
