@@ -26,8 +26,11 @@ import numpy as np
 from filelock import FileLock
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, ROOT)
 import helper  # noqa: E402
+import reference_2017  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 CELEBA_SIZE = 202599
 BATCH_SIZE = 32
@@ -46,19 +49,11 @@ def write_jpegs(folder, n, seed=0):
     return paths
 
 
-def original_get_image(path, width, height, mode):
-    """The 2017 helper's get_image for CelebA: full-size decode, centre crop 108x108, bilinear resize."""
-    image = Image.open(path)
-    left, top = (image.size[0] - 108) // 2, (image.size[1] - 108) // 2
-    image = image.crop([left, top, left + 108, top + 108]).resize([width, height], Image.BILINEAR)
-    return np.array(image.convert(mode))
-
-
 def original_epoch(files):
     """One epoch as the original helper ran it: decode every JPEG of every batch, in one process."""
     n = 0
     for start in range(0, len(files) - BATCH_SIZE + 1, BATCH_SIZE):
-        batch = np.array([original_get_image(f, 28, 28, 'RGB') for f in files[start:start + BATCH_SIZE]],
+        batch = np.array([reference_2017.get_image(f, 28, 28, 'RGB') for f in files[start:start + BATCH_SIZE]],
                          dtype=np.float32)
         n += len(batch / helper.IMAGE_MAX_VALUE - 0.5)
     return n
@@ -104,21 +99,19 @@ def full_pass_memory(folder):
     cache[:] = 128
     cache.flush()
     del cache
-    # VmHWM, not ru_maxrss: ru_maxrss survives exec and would include this (larger) parent process.
-    peak = 'print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")))'
+    peak = 'from measure import peak_rss_mb; print(round(peak_rss_mb() * 1024))'
     child = (
-        'import sys, numpy as np; sys.path.insert(0, sys.argv[2]); import helper\n'
+        'import sys, numpy as np; sys.path[:0] = sys.argv[2:]; import helper\n'
         f'dataset = helper.Dataset("celeba", ["unused.jpg"] * {CELEBA_SIZE}, seed=0)\n'
         'dataset._images = np.load(sys.argv[1], mmap_mode="r")\n'
         'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak + '\n'
         'import time; start = time.perf_counter(); helper._crc32(dataset._images)\n'
         'print(time.perf_counter() - start)'
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, '-c', child, path, root], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, '-c', child, path, ROOT, BENCH], capture_output=True, text=True, check=True)
     n, peak_kib = map(int, out.stdout.split()[:2])
-    baseline = subprocess.run([sys.executable, '-c', f'import sys; sys.path.insert(0, sys.argv[1]); import helper\n{peak}',
-                               root], capture_output=True, text=True, check=True)
+    baseline = subprocess.run([sys.executable, '-c', f'import sys; sys.path[:0] = sys.argv[1:]; import helper\n{peak}',
+                               ROOT, BENCH], capture_output=True, text=True, check=True)
     file_mib = os.path.getsize(path) / 2 ** 20
     crc_s = float(out.stdout.split()[2])
     return n, peak_kib / 1024, int(baseline.stdout) / 1024, file_mib, crc_s

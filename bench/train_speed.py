@@ -29,15 +29,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
+from measure import peak_rss_mb  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
 Z_DIM = 100
 G_CHANNELS, D_CHANNELS = (256, 128, 64), (64, 128, 256)  # the notebook's layer widths, for the Keras 3 peer
-
-
-def peak_rss_mb():
-    with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM')) / 1024
 
 
 # ---------------------------------------------------------------------------------------------- child processes

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import helper
+from bench import reference_2017
 
 
 def write_pngs(folder, arrays):
@@ -59,9 +60,7 @@ def test_get_image_of_a_jpeg_matches_a_full_size_decode(tmp_path):
     path = tmp_path / 'face.jpg'
     Image.fromarray(small).resize((178, 218), Image.BICUBIC).save(path, quality=95)
 
-    with Image.open(path) as image:  # the 2017 helper: full decode, crop 108x108, bilinear resize
-        left, top = (178 - 108) // 2, (218 - 108) // 2
-        full = np.array(image.crop((left, top, left + 108, top + 108)).resize((28, 28), Image.BILINEAR))
+    full = reference_2017.get_image(str(path), 28, 28, 'RGB')  # full decode, crop 108x108, bilinear resize
 
     fast = helper.get_image(str(path), 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
     assert fast.shape == full.shape
