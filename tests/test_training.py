@@ -25,9 +25,9 @@ def run_train(nb, run_dir, get_batches, n_batches, epochs=1, seed=0, **options):
     np.random.seed(seed)
     with tf.Graph().as_default():
         tf.set_random_seed(seed)
+        options = {'print_every': 1, 'show_every': 2, 'checkpoint_every': 2, **options}
         return nb['train'](epochs, BATCH, 16, 0.0002, 0.5, get_batches, (BATCH * n_batches, 28, 28, 1), 'L',
-                           run_dir=str(run_dir), title='test', print_every=1, show_every=2, checkpoint_every=2,
-                           **options)
+                           run_dir=str(run_dir), title='test', **options)
 
 
 def last_checkpoint_step(run_dir):
@@ -45,6 +45,14 @@ def test_train_keeps_losses_grids_samples_and_checkpoints(nb, tmp_path):
     assert -1 <= samples.min() and samples.max() <= 1
     assert (tmp_path / 'progress.gif').is_file() and (tmp_path / 'losses.png').is_file()
     assert last_checkpoint_step(tmp_path) == 4
+
+
+def test_the_first_grid_comes_early_then_every_show_every_steps(nb, tmp_path):
+    first = nb['FIRST_GRID_STEP']
+    run_train(nb, tmp_path, fake_batches(first + 10), n_batches=first + 10, show_every=first + 5, print_every=100,
+              checkpoint_every=1000)
+    assert sorted(p.name for p in (tmp_path / 'grids').iterdir()) == [
+        f'step_{first:06d}.png', f'step_{first + 5:06d}.png', f'step_{first + 10:06d}.png']  # the last: the final grid
 
 
 def test_resume_continues_from_the_saved_step(nb, tmp_path, capsys):
