@@ -47,11 +47,12 @@ def notebook_namespace():
 def graph_speed(dataset, steps, mode):
     """Images per second of the notebook's graph: 'graph' or 'no_onednn' (one run), 'two_run', or 'bf16'."""
     import numpy as np
+    import session_settings
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
     # The course ran with TensorFlow's defaults; train runs with the notebook's settings.
-    config = tf.ConfigProto() if mode == 'two_run' else ns['session_config'](bfloat16=mode == 'bf16')
+    config = tf.ConfigProto() if mode == 'two_run' else session_settings.session_config(bfloat16=mode == 'bf16')
     with tf.Graph().as_default():
         input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
         d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
@@ -146,6 +147,7 @@ def data_speed(dataset, steps):
     import tempfile
     import numpy as np
     import helper
+    import session_settings
     from data_speed import write_jpegs  # bench/ is on the path: this file runs as a script
     ns = notebook_namespace()
     tf = ns['tf']
@@ -158,7 +160,7 @@ def data_speed(dataset, steps):
             input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
             d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
             d_opt, g_opt = ns['model_opt'](d_loss, g_loss, lr, 0.5)
-            with tf.Session(config=ns['session_config']()) as sess:
+            with tf.Session(config=session_settings.session_config()) as sess:
                 sess.run(tf.global_variables_initializer())
                 waiting = training = 0.0
                 batches = data.get_batches(batch)

@@ -34,7 +34,8 @@ def settings_after(code, **preset):
     return json.loads(out.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize('entry_point', ['tf_environment', 'problem_unittests', 'mnist_score', 'run_notebook'])
+@pytest.mark.parametrize('entry_point', ['tf_environment', 'problem_unittests', 'mnist_score', 'run_notebook',
+                                         'session_settings'])
 def test_every_entry_point_turns_onednn_on_before_tensorflow(entry_point):
     settings = settings_after(f'import {entry_point}')
     assert settings['TF_USE_LEGACY_KERAS'] == '1'

@@ -4,7 +4,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
-import helper
+import session_settings
 
 BATCH = 8
 
@@ -102,27 +102,27 @@ BFLOAT16_REWRITE = 'auto_mixed_precision_onednn_bfloat16'
 
 
 def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb, monkeypatch):
-    monkeypatch.setattr(helper, 'cpu_has_bfloat16', lambda: True)
-    float32, bfloat16 = nb['session_config'](), nb['session_config'](bfloat16=True)
+    monkeypatch.setattr(session_settings, 'cpu_has_bfloat16', lambda: True)
+    float32, bfloat16 = session_settings.session_config(), session_settings.session_config(bfloat16=True)
     assert getattr(float32.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
     assert getattr(bfloat16.graph_options.rewrite_options, BFLOAT16_REWRITE) == RewriterConfig.ON
     assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 1
 
 
 def test_bfloat16_stays_float32_and_says_so_on_a_cpu_without_native_bfloat16(nb, monkeypatch):
-    monkeypatch.setattr(helper, 'cpu_has_bfloat16', lambda: False)
+    monkeypatch.setattr(session_settings, 'cpu_has_bfloat16', lambda: False)
     with pytest.warns(UserWarning, match='neither AVX512-BF16 nor AMX.*training stays in float32'):
-        config = nb['session_config'](bfloat16=True)
+        config = session_settings.session_config(bfloat16=True)
     assert getattr(config.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
 
 
 def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypatch):
-    asked, session_config = [], nb['session_config']
+    asked, session_config = [], session_settings.session_config
 
     def recording_session_config(bfloat16=False):
         asked.append(bfloat16)
         return session_config(bfloat16)
-    monkeypatch.setitem(nb, 'session_config', recording_session_config)
+    monkeypatch.setattr(session_settings, 'session_config', recording_session_config)
 
     record = run_train(nb, tmp_path, fake_batches(2), n_batches=2, bfloat16=True)
 
@@ -130,7 +130,7 @@ def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypat
     assert np.isfinite(np.array(record.losses)).all()
 
 
-@pytest.mark.skipif(not helper.cpu_has_bfloat16(), reason='the CPU has no native bfloat16: the rewrite is skipped')
+@pytest.mark.skipif(not session_settings.cpu_has_bfloat16(), reason='the CPU has no native bfloat16: the rewrite is skipped')
 def test_bfloat16_training_computes_in_lower_precision(nb, tmp_path):
     float32 = run_train(nb, tmp_path / 'f32', fake_batches(2), n_batches=2).losses
     bfloat16 = run_train(nb, tmp_path / 'bf16', fake_batches(2), n_batches=2, bfloat16=True).losses
@@ -143,8 +143,8 @@ def test_bfloat16_training_computes_in_lower_precision(nb, tmp_path):
 def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text(f'processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n')
-    assert helper.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is expected
 
 
 def test_cpu_has_bfloat16_is_false_where_the_flags_cannot_be_read(tmp_path):
-    assert helper.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
+    assert session_settings.cpu_has_bfloat16(str(tmp_path / 'missing')) is False

@@ -1,0 +1,35 @@
+"""The settings of train's TensorFlow session, and what the CPU can do that they depend on."""
+import warnings
+
+import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
+import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
+
+BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+
+def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU computes in bfloat16 natively (AVX512-BF16 or AMX), as Linux reports its flags."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+    except OSError:  # not Linux: no way to tell, so no promise of speed
+        return False
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def session_config(bfloat16=False):
+    """
+    The session settings of train
+    :param bfloat16: Let oneDNN run the graph's convolutions, matrix products and the ops between them in bfloat16
+    :return: tf.ConfigProto
+    """
+    # One op at a time, each spread over every core: measured 5% faster on 2 cores than ops running side by side.
+    config = tf.ConfigProto(inter_op_parallelism_threads=1)
+    if bfloat16 and not cpu_has_bfloat16():
+        # Emulated bfloat16 is no saving: measured 16x slower than float32 on an AVX2 CPU.
+        warnings.warn('bfloat16 = True, but this CPU has neither AVX512-BF16 nor AMX, where bfloat16 is emulated '
+                      'and many times slower: training stays in float32.')
+    elif bfloat16:
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = RewriterConfig.ON
+    return config
