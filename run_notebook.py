@@ -19,37 +19,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from notebook_loader import NOTEBOOK
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
-NOTEBOOK = os.path.join(ROOT, 'dlnd_face_generation.ipynb')
-FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
-             'train')
-CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows
-
-
-def notebook_functions(path=NOTEBOOK):
-    """
-    The notebook's model and training functions without running the notebook: every code cell that defines one
-    of FUNCTIONS is executed, up to its check, into one namespace (for the tests and the benchmarks)
-    :return: dict of the notebook's globals, model_inputs to train included
-    """
-    import matplotlib.pyplot
-    import numpy as np
-    import tensorflow.compat.v1 as tf
-
-    import helper
-    import problem_unittests
-    nb = nbformat.read(path, as_version=4)
-    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'pyplot': matplotlib.pyplot,
-                 'display': lambda *args, **kwargs: None}
-    for cell in nb.cells:
-        if cell.cell_type == 'code' and any(f'def {name}(' in cell.source for name in FUNCTIONS):
-            exec(cell.source.split(CHECK_MARKER)[0], namespace)
-    missing = [name for name in FUNCTIONS if name not in namespace]
-    if missing:
-        raise ValueError(f'{path} defines no {", ".join(missing)}')
-    return namespace
-
-
 def inject_parameters(nb, parameters):
     """Insert a cell that sets `parameters` right after the cell tagged 'parameters'."""
     tagged = [i for i, cell in enumerate(nb.cells) if 'parameters' in cell.metadata.get('tags', [])]

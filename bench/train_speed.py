@@ -40,8 +40,8 @@ G_CHANNELS, D_CHANNELS = (256, 128, 64), (64, 128, 256)  # the notebook's layer 
 
 def notebook_namespace():
     """The notebook's function cells, executed into one namespace (graph mode)."""
-    import run_notebook
-    return run_notebook.notebook_functions()
+    import notebook_loader
+    return notebook_loader.notebook_functions()
 
 
 def graph_speed(dataset, steps, mode):

@@ -183,8 +183,8 @@ def own_cache_folder(monkeypatch, tmp_path_factory):
 @pytest.fixture(scope='session')
 def nb():
     """The notebook's function cells, executed (without their check calls) into one namespace."""
-    import run_notebook
-    return run_notebook.notebook_functions()
+    import notebook_loader
+    return notebook_loader.notebook_functions()
 
 
 def bind(function, nb):
