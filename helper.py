@@ -618,9 +618,14 @@ def download_extract(database_name, data_path, source=None, mirror=None):
     info = dataset_info(database_name)
     source = _data_source(source)
     mirror = mirror or os.environ.get(MIRROR_ENV)
-    found, _ = _installed(os.path.join(data_path, info.folder))
+    folder = os.path.join(data_path, info.folder)
+    found, marker = _installed(folder)
     if found == 'full' or (found == 'sample' and source == 'sample'):
         return _report(database_name, found, 'Found')  # complete data is read without a lock
+    if marker is None and os.path.isdir(folder) and not os.access(data_path, os.W_OK) \
+            and _not_a_2017_folder(folder, info) is None:
+        print(f'{folder} is read-only: used as the 2017 helper left it, without a marker.')
+        return _report(database_name, 'full', 'Found')
     try:
         os.makedirs(data_path, exist_ok=True)
         with _locked(os.path.join(data_path, f'.{database_name}.lock'), f'installing {database_name} in {data_path}'):

@@ -174,6 +174,20 @@ def test_a_read_only_data_folder_is_used_and_caches_in_the_users_folder(tmp_path
     assert len(glob(str(user_cache / 'face-generation' / 'mnist-*' / '*.npy'))) == 1
 
 
+def test_a_read_only_2017_folder_is_used_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setitem(helper.DATASETS, 'mnist', helper.DatasetInfo(
+        folder='mnist', image_mode='L', n_images=4, image_size=(28, 28), crop_size=None, files=(),
+        max_extracted_bytes=0, sample_note=''))
+    data = tmp_path / 'data'
+    (data / 'mnist').mkdir(parents=True)
+    for i in range(4):
+        Image.new('L', (28, 28), 50 * i).save(data / 'mnist' / f'image_{i}.jpg')
+
+    with read_only(data):
+        assert helper.download_extract('mnist', str(data)) == 'full'
+    assert sorted(os.listdir(data / 'mnist')) == [f'image_{i}.jpg' for i in range(4)], 'nothing written'
+
+
 def test_cache_folder_names_each_data_folder_apart(tmp_path, monkeypatch):
     monkeypatch.delenv(helper.CACHE_ENV)
     (tmp_path / 'a' / 'mnist').mkdir(parents=True)
