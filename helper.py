@@ -7,6 +7,7 @@ shuffled batches scaled to [-0.5, 0.5], and tiles image grids.
 Several processes may share one data folder: whatever writes to it holds that dataset's lock, and a complete
 folder or cache is read without one.
 """
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -151,15 +152,19 @@ def dataset_info(database_name):
                          f"{', '.join(sorted(DATASETS))}") from None
 
 
+@contextlib.contextmanager
 def _locked(lock_path, what):
-    """A FileLock on lock_path that says once what it waits for when another process holds it."""
+    """Hold a FileLock on lock_path, saying once what it waits for when another process holds it."""
     lock = FileLock(lock_path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         print(f'Waiting for another process that is {what} ...', flush=True)
         lock.acquire()
-    return lock
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ----------------------------------------------------------------------------------------------

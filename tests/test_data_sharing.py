@@ -75,6 +75,18 @@ def test_processes_downloading_at_once_share_one_download(server, tmp_path):
     assert leftovers(str(tmp_path)) == [] and not glob(str(tmp_path / '*.gz'))
 
 
+def test_a_lock_is_free_for_other_processes_as_soon_as_its_block_ends(tmp_path):
+    def taken_elsewhere():
+        code = 'import sys, filelock\ntry:\n    filelock.FileLock(sys.argv[1]).acquire(timeout=0)\nexcept filelock.Timeout:\n' \
+               '    sys.exit(1)'
+        return subprocess.run([sys.executable, '-c', code, str(tmp_path / 'x.lock')]).returncode == 0
+
+    lock = helper._locked(str(tmp_path / 'x.lock'), 'testing')
+    with lock:
+        assert not taken_elsewhere()
+    assert taken_elsewhere(), 'released when the block ends, not when the lock object is collected'
+
+
 def test_complete_data_is_read_without_waiting_for_the_lock(server, monkeypatch, tmp_path, capsys):
     images, labels = mnist_archives()
     use_mnist_mirrors(monkeypatch, images, labels, [server.route('/i.gz', images)], [server.route('/l.gz', labels)])
