@@ -781,8 +781,9 @@ def _open_checked(path, shape, say_why=True):
         if key not in _CHECKED_CACHES:
             with open(path + '.crc32') as f:
                 expected = f.read().strip()
-            if _crc32(cache) != expected:
-                raise ValueError(f'its checksum is {_crc32(cache)}, {expected} when it was built')
+            found = _crc32(cache)
+            if found != expected:
+                raise ValueError(f'its checksum is {found}, {expected} when it was built')
             _CHECKED_CACHES.add(key)
         return cache
     except (OSError, ValueError) as error:  # truncated, overwritten, or its checksum is missing or wrong
@@ -834,9 +835,9 @@ def _build_cache(path, files, shape, params, workers):
             cache.flush()
             checksum = _crc32(cache)
             del cache
-            with open(part + '.crc32', 'w') as f:
+            with open(f'{path}.crc32.{os.getpid()}.part', 'w') as f:
                 f.write(checksum)
-            os.replace(part + '.crc32', path + '.crc32')
+            os.replace(f.name, path + '.crc32')
             os.replace(part, path)  # last: a reader that finds the cache finds its checksum
         finally:
             if os.path.exists(part):
