@@ -114,11 +114,13 @@ def main(argv=None):
     parser.add_argument('--max-steps', type=int, help='stop each training after N batches')
     parser.add_argument('--seed', type=int, help='seed of weights, noise and batch order')
     parser.add_argument('--bfloat16', action='store_true', default=None,
-                        help="train in mixed bfloat16 (oneDNN's rewrite; see the README's Speed)")
+                        help="train in mixed bfloat16 (oneDNN's rewrite; see docs/speed.md)")
+    parser.add_argument('--resume', action='store_true', default=None,
+                        help='continue each training from its last checkpoint in the output folder')
     parser.add_argument('--timeout', type=int, default=3600, help='seconds one cell may run')
     args = parser.parse_args(argv)
     parameters = {'data_dir': os.path.abspath(args.data_dir), 'output_dir': os.path.abspath(args.output)}
-    parameters.update({name: getattr(args, name) for name in ('max_images', 'max_steps', 'seed', 'bfloat16')
+    parameters.update({name: getattr(args, name) for name in ('max_images', 'max_steps', 'seed', 'bfloat16', 'resume')
                        if getattr(args, name) is not None})
     return 0 if run(os.path.abspath(args.output), parameters, args.timeout) else 1
 

@@ -92,10 +92,11 @@ def test_command_line_options_become_notebook_parameters(monkeypatch, tmp_path):
     injected = []
     monkeypatch.setattr(run_notebook, 'run', lambda output, parameters, timeout: injected.append(parameters) or True)
 
-    run_notebook.main(['--output', str(tmp_path), '--max-steps', '3', '--seed', '1', '--bfloat16'])
+    run_notebook.main(['--output', str(tmp_path), '--max-steps', '3', '--seed', '1', '--bfloat16', '--resume'])
     run_notebook.main(['--output', str(tmp_path)])
 
     assert injected[0]['max_steps'] == 3 and injected[0]['seed'] == 1 and injected[0]['bfloat16'] is True
+    assert injected[0]['resume'] is True
     assert set(injected[1]) == {'data_dir', 'output_dir'}, 'options not given keep the notebook defaults'
     nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
     defaults = next(cell.source for cell in nb.cells if 'parameters' in cell.metadata.get('tags', []))
