@@ -299,17 +299,19 @@ def _download(remote, data_path, mirror=None):
     raise DownloadError(f'Could not download {remote.name} from any mirror:\n  ' + '\n  '.join(failures))
 
 
+def _archive_path(remote, data_path):
+    """Path of a copy of `remote` the user placed in data_path (under its name or an alias), unchecked, or None."""
+    return next((path for name in (remote.name,) + remote.aliases
+                 if os.path.isfile(path := os.path.join(data_path, name))), None)
+
+
 def _archive_at_hand(remote, data_path):
     """Path of a copy of `remote` the user placed in data_path, verified, or None if there is none."""
-    for name in (remote.name,) + remote.aliases:
-        path = os.path.join(data_path, name)
-        if os.path.isfile(path):
-            problem = _check_file(path, remote)
-            if problem:
-                raise OSError(f'{path} is corrupted or incomplete ({problem}). '
-                              f'Delete it and run this cell again.')
-            return path
-    return None
+    path = _archive_path(remote, data_path)
+    problem = path and _check_file(path, remote)
+    if problem:
+        raise OSError(f'{path} is corrupted or incomplete ({problem}). Delete it and run this cell again.')
+    return path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,18 +559,18 @@ def _repair_or_refuse(folder, marker, database_name, data_path):
     """A marked folder whose image count no longer matches its marker: rebuild it from what is at hand, or say
     what is wrong. Return the source now installed."""
     info = dataset_info(database_name)
+    n_images = _count_images(folder)
+    counts = f'{folder} holds {n_images:,} images, its marker says {marker["images"]:,}'
     if marker.get('source') == 'sample':
-        print(f'{folder} holds {_count_images(folder):,} images, its marker says {marker["images"]:,}: '
-              f'building the sample again.')
+        print(f'{counts}: building the sample again.')
         _install(database_name, data_path, 'sample', info.sample_note, _SAMPLERS[database_name])
         return 'sample'
-    if all(_archive_at_hand(remote, data_path) for remote in info.files):
-        print(f'{folder} holds {_count_images(folder):,} images, its marker says {marker["images"]:,}: '
-              f'extracting it again from the archives at hand.')
+    if all(_archive_path(remote, data_path) for remote in info.files):  # _fetch_full verifies them, once
+        print(f'{counts}: extracting it again from the archives at hand.')
         _fetch_full(database_name, data_path, None)
         return 'full'
-    raise OSError(f'{folder} holds {_count_images(folder):,} images, but its marker ({MARKER_NAME}) says '
-                  f'{marker["images"]:,}: images are missing or were added. Put them back, or delete '
+    raise OSError(f'{folder} holds {n_images:,} images, but its marker ({MARKER_NAME}) says {marker["images"]:,}: '
+                  f'images are missing or were added. Put them back, or delete '
                   f'{os.path.join(folder, MARKER_NAME)} so that the next call sets the folder aside and fetches '
                   f'the dataset again.')
 
