@@ -123,6 +123,17 @@ def jpeg_bytes(array):
     return out.getvalue()
 
 
+def write_pngs(folder, arrays):
+    """Save arrays losslessly so pixel values can be checked exactly; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, array in enumerate(arrays):
+        path = folder / f'image_{i}.png'
+        Image.fromarray(array).save(path)
+        paths.append(str(path))
+    return paths
+
+
 def celeba_zip(n=5, seed=0, extra_entries=()):
     """A tiny zip of 178x218 colour JPEGs under img_align_celeba/, as CelebA ships."""
     rng = np.random.default_rng(seed)

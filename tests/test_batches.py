@@ -8,17 +8,7 @@ from PIL import Image
 
 import helper
 from bench import reference_2017
-
-
-def write_pngs(folder, arrays):
-    """Save arrays losslessly so pixel values can be checked exactly; returns the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, array in enumerate(arrays):
-        path = folder / f'image_{i}.png'
-        Image.fromarray(array).save(path)
-        paths.append(str(path))
-    return paths
+from conftest import write_pngs
 
 
 def face_in_frame():

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import helper
-from conftest import ROOT, jpeg_bytes, mnist_archives, sha256, use_mnist_mirrors
+from conftest import ROOT, jpeg_bytes, mnist_archives, sha256, use_mnist_mirrors, write_pngs
 
 CHILD_ENV = dict(os.environ, PYTHONPATH=ROOT)
 
@@ -223,13 +223,7 @@ def test_stale_caches_of_another_data_folder_are_never_removed(tmp_path, own_cac
 
 
 def mnist_pngs(folder, n, seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f'image_{i}.png')
-        paths.append(str(folder / f'image_{i}.png'))
-    return paths
+    return write_pngs(folder, np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8))
 
 
 # ------------------------------------------------------------------------------------------- a full disk
