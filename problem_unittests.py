@@ -16,6 +16,8 @@ from unittest import mock
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+import training_run
+
 tf.logging.set_verbosity(tf.logging.ERROR)  # TF1 compatibility mode warns about itself at length
 tf.disable_v2_behavior()
 
@@ -343,15 +345,15 @@ def test_train(train, tf_module):
              np.zeros((n, 28, 28, channels), np.float32), 'display': lambda *args, **kwargs: None}
     stubs = {name: stub for name, stub in stubs.items() if name in globals_}
     inputs = 'epoch_count=2, batch_size=4, z_dim=8, 2 batches per epoch in [-0.5, 0.5], data_shape (8, 28, 28, 1)'
-    # A train that keeps its run on disk gets a temporary folder, not the learner's output folder.
-    keep_run = {'run_dir': tempfile.mkdtemp(prefix='test_train-')} \
-        if 'run_dir' in inspect.signature(train).parameters else {}
+    # A train that keeps its run on disk (a TrainingRun) gets a temporary folder, not the learner's output folder.
+    run_dir = tempfile.mkdtemp(prefix='test_train-')
+    keep_run = {'run': training_run.TrainingRun(run_dir, progress=None)} \
+        if 'run' in inspect.signature(train).parameters else {}
     with mock.patch.object(tf_module, 'Session', RecordingSession), mock.patch.dict(globals_, stubs):
         try:
             train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L', **keep_run)
         finally:
-            if keep_run:
-                shutil.rmtree(keep_run['run_dir'], ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
     _check(data.calls == 2, 'train: get_batches calls', 'one per epoch (2)', data.calls, inputs)
     _check(len(fed) >= 4, 'train: batches fed to the networks', 'at least 4 (2 epochs x 2 batches)', len(fed),
            inputs)

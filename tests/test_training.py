@@ -5,6 +5,7 @@ import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import session_settings
+import training_run
 
 BATCH = 8
 
@@ -25,9 +26,9 @@ def run_train(nb, run_dir, get_batches, n_batches, epochs=1, seed=0, **options):
     np.random.seed(seed)
     with tf.Graph().as_default():
         tf.set_random_seed(seed)
-        options = {'print_every': 1, 'show_every': 2, 'checkpoint_every': 2, **options}
-        return nb['train'](epochs, BATCH, 16, 0.0002, 0.5, get_batches, (BATCH * n_batches, 28, 28, 1), 'L',
-                           run_dir=str(run_dir), title='test', **options)
+        options = {'print_every': 1, 'show_every': 2, 'checkpoint_every': 2, 'progress': None, **options}
+        run = training_run.TrainingRun(str(run_dir), 'test', **options)
+        return nb['train'](epochs, BATCH, 16, 0.0002, 0.5, get_batches, (BATCH * n_batches, 28, 28, 1), 'L', run)
 
 
 def last_checkpoint_step(run_dir):
@@ -48,7 +49,7 @@ def test_train_keeps_losses_grids_samples_and_checkpoints(nb, tmp_path):
 
 
 def test_the_first_grid_comes_early_then_every_show_every_steps(nb, tmp_path):
-    first = nb['FIRST_GRID_STEP']
+    first = training_run.FIRST_GRID_STEP
     run_train(nb, tmp_path, fake_batches(first + 10), n_batches=first + 10, show_every=first + 5, print_every=100,
               checkpoint_every=1000)
     assert sorted(p.name for p in (tmp_path / 'grids').iterdir()) == [
@@ -148,3 +149,40 @@ def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
 
 def test_cpu_has_bfloat16_is_false_where_the_flags_cannot_be_read(tmp_path):
     assert session_settings.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
+
+
+def test_text_progress_prints_plain_lines_with_the_rate_and_losses(nb, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(training_run, 'TEXT_PROGRESS_EVERY_S', 0)
+    run_train(nb, tmp_path, fake_batches(3), n_batches=3, progress='text', print_every=100)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('test:')]
+    assert len(lines) == 3 and '3/3' in lines[-1] and 'D=' in lines[-1] and 'G=' in lines[-1]
+    assert not any('\r' in line for line in lines), 'a console line each, no carriage-return animation'
+
+
+def test_widget_progress_is_a_jupyter_bar(nb, tmp_path, monkeypatch):
+    import tqdm.notebook
+    bars = []
+
+    class RecordingBar:
+        def __init__(self, total, desc, unit):
+            self.total, self.n, self.last_print_n, self.closed = total, 0, 0, False
+            bars.append(self)
+
+        def update(self):
+            self.n += 1
+
+        def set_postfix(self, **_):
+            pass
+
+        def close(self):
+            self.closed = True
+    monkeypatch.setattr(tqdm.notebook, 'tqdm', RecordingBar)
+
+    run_train(nb, tmp_path, fake_batches(3), n_batches=3, progress='widget')
+
+    assert [(bar.total, bar.n, bar.closed) for bar in bars] == [(3, 3, True)]
+
+
+def test_an_unknown_progress_style_is_refused():
+    with pytest.raises(ValueError, match=r"Unknown progress 'bar'; expected one of: 'widget', 'text', None"):
+        training_run.TrainingRun(progress='bar')
