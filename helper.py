@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 import urllib.error
@@ -171,9 +172,17 @@ def _locked(lock_path, what):
 # Download and verify
 
 
+def _progress_bar(iterable=None, **kwargs):
+    """A tqdm bar on stdout: Jupyter shows stderr on a red background, as if something had gone wrong."""
+    return tqdm(iterable, file=sys.stdout, **kwargs)
+
+
 class DLProgress(tqdm):
-    """A tqdm progress bar that also serves as a `urlretrieve` reporthook (`hook`)."""
+    """A tqdm progress bar (on stdout, as _progress_bar's) that also serves as a `urlretrieve` reporthook (`hook`)."""
     last_block = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, file=kwargs.pop('file', sys.stdout), **kwargs)
 
     def hook(self, block_num=1, block_size=1, total_size=None):
         """
@@ -370,8 +379,8 @@ def _extract_zip(archives, target, info):
     """Unzip an archive whose images sit under `<info.folder>/` into target."""
     staging = os.path.dirname(target)
     with zipfile.ZipFile(archives[0]) as archive:
-        for member in tqdm(_safe_members(archive, staging, info.max_extracted_bytes),
-                           desc=f'Extracting {info.folder}', unit='file'):
+        for member in _progress_bar(_safe_members(archive, staging, info.max_extracted_bytes),
+                                    desc=f'Extracting {info.folder}', unit='file'):
             archive.extract(member, staging)
     if not os.path.isdir(target):
         raise OSError(f'{archives[0]} has no {info.folder}/ folder; it is not the expected archive.')
@@ -383,7 +392,7 @@ _EXTRACTORS = {'mnist': _extract_mnist, 'celeba': _extract_zip}
 def _write_images(images, target, description):
     """Save a uint8 array of images (N, H, W[, C]) as image_{i}.jpg files."""
     os.makedirs(target, exist_ok=True)
-    for i, image in enumerate(tqdm(images, desc=description, unit='image')):
+    for i, image in enumerate(_progress_bar(images, desc=description, unit='image')):
         Image.fromarray(image).save(os.path.join(target, f'image_{i}.jpg'), quality=95)
 
 
@@ -878,7 +887,7 @@ def _decode_into(cache, files, params, workers):
     jobs = [(files[i:i + chunk],) + params for i in range(0, len(files), chunk)]
     # Threads, not processes: Pillow releases the GIL while it decodes, crops and resizes, and threads
     # need no re-import of the caller's script or notebook.
-    with tqdm(total=len(files), desc='Caching preprocessed images', unit='image') as bar, \
+    with _progress_bar(total=len(files), desc='Caching preprocessed images', unit='image') as bar, \
             ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
         for i, decoded in enumerate(pool.map(_decode_chunk, jobs)):
             cache[i * chunk:i * chunk + len(decoded)] = decoded.reshape((len(decoded),) + cache.shape[1:])

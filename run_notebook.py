@@ -1,13 +1,16 @@
-"""Execute dlnd_face_generation.ipynb headless and keep what it shows.
+"""Execute dlnd_face_generation.ipynb headless with papermill and keep what it shows.
 
-Writes into the output folder: the executed notebook, an HTML copy (what the original project asked learners to
-hand in), every figure as a PNG, and the kernel's own log. Parameters are injected after the cell tagged
-`parameters`, the way papermill does.
+Every variable of the notebook's cell tagged `parameters` is an option (`max_steps` is --max-steps, `resume` is
+--resume); papermill injects the ones given after that cell. The cells' output streams to this console while
+they run. Writes into the output folder: the executed notebook, an HTML copy (what the original project asked
+learners to hand in), every figure as a PNG, and the kernel's own log.
 
     python run_notebook.py                      # the full run (what `make run` does)
     python run_notebook.py --max-steps 2        # a smoke run
+    python run_notebook.py --help               # every parameter, with its default
 """
 import argparse
+import ast
 import base64
 import os
 import sys
@@ -16,22 +19,86 @@ import time
 import tf_environment  # noqa: F401 (the kernel inherits TensorFlow's settings from this process)
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+import papermill
+from jupyter_client import AsyncKernelManager
 
 from notebook_loader import NOTEBOOK
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-def inject_parameters(nb, parameters):
-    """Insert a cell that sets `parameters` right after the cell tagged 'parameters'."""
-    tagged = [i for i, cell in enumerate(nb.cells) if 'parameters' in cell.metadata.get('tags', [])]
-    if not tagged:
-        raise ValueError(f'{NOTEBOOK} has no cell tagged "parameters" to override')
-    source = '# Parameters injected by run_notebook.py\n' + ''.join(
-        f'{name} = {value!r}\n' for name, value in parameters.items())
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata['tags'] = ['injected-parameters']
-    nb.cells.insert(tagged[0] + 1, cell)
+# The console and the HTML copy cannot show a Jupyter widget: the progress bar is text there.
+HEADLESS = {'progress': 'text'}
+
+
+def notebook_parameters(path=NOTEBOOK):
+    """The notebook's parameters: {name: (default value, help)}, read from its cell tagged `parameters`."""
+    return {name: (ast.literal_eval(info['default']), info['help'])
+            for name, info in papermill.inspect_notebook(path).items()}
+
+
+def parse_arguments(argv=None):
+    """The run's options: {'timeout': seconds, 'parameters': {name: value} for the parameters given}."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], allow_abbrev=False)
+    parser.add_argument('--timeout', type=int, default=3600, help='seconds one cell may run (default: 3600)')
+    cell = parser.add_argument_group("the notebook's parameters (its cell tagged `parameters`)")
+    for name, (default, help_text) in notebook_parameters().items():
+        flag = '--' + name.replace('_', '-')
+        if isinstance(default, bool):
+            cell.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                              help=help_text)
+        else:
+            cell.add_argument(flag, dest=name, type=_parser_like(default), default=argparse.SUPPRESS,
+                              metavar=name.upper(), help=f'{help_text} (default: {HEADLESS.get(name, default)!r})')
+    options = vars(parser.parse_args(argv))
+    timeout = options.pop('timeout')
+    # Folders are named from where the command runs; the kernel runs in the notebook's folder.
+    return {'timeout': timeout,
+            'parameters': {name: os.path.abspath(value) if name.endswith('_dir') else value
+                           for name, value in options.items()}}
+
+
+def _parser_like(default):
+    """Turn an option's text into a value of the default's type (a literal where the default is None)."""
+    if isinstance(default, (int, float)):
+        return type(default)
+    if default is None:
+        return _literal
+    return str
+
+
+def _literal(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def kernel_logging_to(log):
+    """A kernel manager whose kernel writes its own process output (TensorFlow's C++ lines) into `log`."""
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def start_kernel(self, **kwargs):
+            await super().start_kernel(stdout=log, stderr=log, **kwargs)
+    return KernelLoggingToFile
+
+
+class CellProgress:
+    """nbclient hooks that name each code cell as it starts and say how long a slow one took."""
+
+    def __init__(self, code_cells):
+        self.count, self.position, self.started = code_cells, 0, time.time()
+
+    def start(self, cell, **_):
+        if cell.cell_type != 'code':
+            return
+        self.position += 1
+        lines = [line for line in cell.source.splitlines()
+                 if line.strip() and not line.startswith(('#', '"""', "DON'T"))]
+        print(f'[{self.position:2d}/{self.count}] {lines[0][:72] if lines else ""}', flush=True)
+        self.started = time.time()
+
+    def done(self, cell, **_):
+        seconds = time.time() - self.started
+        if cell.cell_type == 'code' and seconds >= 1:
+            print(f'        done in {seconds:.1f} s', flush=True)
 
 
 def save_figures(nb, folder):
@@ -55,46 +122,34 @@ def save_html(nb, path):
         f.write(body)
 
 
-class CellProgress:
-    """nbclient hooks that print which cell runs and how long it took, so a long headless run is not silent."""
-
-    def __init__(self, nb):
-        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == 'code']
-        self.position = {index: n for n, index in enumerate(code, 1)}
-        self.count, self.started = len(code), time.time()
-
-    def start(self, cell, cell_index, **_):
-        if cell.cell_type != 'code':
-            return
-        lines = [line for line in cell.source.splitlines()
-                 if line.strip() and not line.startswith(('#', '"""', "DON'T"))]
-        print(f'[{self.position[cell_index]:2d}/{self.count}] {lines[0][:72] if lines else ""}', end='', flush=True)
-        self.started = time.time()
-
-    def done(self, **_):
-        print(f'  ({time.time() - self.started:.1f} s)', flush=True)
-
-
-def run(output_dir, parameters, timeout_s):
-    """Execute the notebook; return True when every cell ran."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    inject_parameters(nb, parameters)
+def run(parameters=None, timeout_s=3600):
+    """
+    Execute the notebook with `parameters` injected; write its results into its output_dir
+    :return: True when every cell ran
+    """
+    known = notebook_parameters()
+    unknown = sorted(set(parameters or {}) - set(known))
+    if unknown:
+        raise ValueError(f'Unknown notebook parameter(s) {", ".join(unknown)}: the cell tagged `parameters` in '
+                         f'{NOTEBOOK} sets {", ".join(known)}')
+    parameters = {**HEADLESS, **(parameters or {})}
+    output_dir = os.path.join(ROOT, parameters.get('output_dir', known['output_dir'][0]))
     os.makedirs(output_dir, exist_ok=True)
-    log_path = os.path.join(output_dir, 'kernel.log')
-    progress = CellProgress(nb)
-    # capture_fd_output=False keeps TensorFlow's C++ start-up lines out of the notebook; they go to kernel.log.
-    client = NotebookClient(nb, timeout=timeout_s, kernel_name='python3',
-                            extra_arguments=['--IPKernelApp.capture_fd_output=False'], coalesce_streams=True,
-                            resources={'metadata': {'path': ROOT}},
-                            on_cell_start=progress.start, on_cell_executed=progress.done)
+    executed, log_path = os.path.join(output_dir, 'dlnd_face_generation.ipynb'), os.path.join(output_dir, 'kernel.log')
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    progress = CellProgress(sum(cell.cell_type == 'code' for cell in nb.cells) + 1)  # and the injected one
     started, error = time.time(), None
     with open(log_path, 'w') as log:
         try:
-            client.execute(stdout=log, stderr=log)
-        except CellExecutionError as failure:
+            # capture_fd_output=False keeps TensorFlow's C++ start-up lines out of the notebook; they go to kernel.log.
+            papermill.execute_notebook(
+                NOTEBOOK, executed, parameters=parameters, cwd=ROOT, kernel_name='python3', progress_bar=False,
+                stdout_file=sys.stdout, stderr_file=sys.stderr, execution_timeout=timeout_s,
+                extra_arguments=['--IPKernelApp.capture_fd_output=False'], kernel_manager_class=kernel_logging_to(log),
+                on_cell_start=progress.start, on_cell_executed=progress.done)
+        except papermill.PapermillExecutionError as failure:
             error = failure
-    executed = os.path.join(output_dir, 'dlnd_face_generation.ipynb')
-    nbformat.write(nb, executed)
+    nb = nbformat.read(executed, as_version=4)
     html = os.path.join(output_dir, 'dlnd_face_generation.html')
     save_html(nb, html)
     figures = save_figures(nb, os.path.join(output_dir, 'figures'))
@@ -107,22 +162,8 @@ def run(output_dir, parameters, timeout_s):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--output', default=os.path.join(ROOT, 'output'), help='folder for the results')
-    parser.add_argument('--data-dir', default=os.path.join(ROOT, 'data'), help='where the datasets live')
-    parser.add_argument('--max-images', type=int, help='use only the first N images of each dataset')
-    parser.add_argument('--max-steps', type=int, help='stop each training after N batches')
-    parser.add_argument('--seed', type=int, help='seed of weights, noise and batch order')
-    parser.add_argument('--bfloat16', action='store_true', default=None,
-                        help="train in mixed bfloat16 (oneDNN's rewrite; see docs/speed.md)")
-    parser.add_argument('--resume', action='store_true', default=None,
-                        help='continue each training from its last checkpoint in the output folder')
-    parser.add_argument('--timeout', type=int, default=3600, help='seconds one cell may run')
-    args = parser.parse_args(argv)
-    parameters = {'data_dir': os.path.abspath(args.data_dir), 'output_dir': os.path.abspath(args.output)}
-    parameters.update({name: getattr(args, name) for name in ('max_images', 'max_steps', 'seed', 'bfloat16', 'resume')
-                       if getattr(args, name) is not None})
-    return 0 if run(os.path.abspath(args.output), parameters, args.timeout) else 1
+    options = parse_arguments(argv)
+    return 0 if run(options['parameters'], options['timeout']) else 1
 
 
 if __name__ == '__main__':

@@ -204,3 +204,11 @@ def test_grid_with_nan_pixels_scales_the_rest_and_paints_them(recwarn):
 def test_grid_of_finite_images_does_not_warn(recwarn):
     helper.images_square_grid(np.random.default_rng(0).uniform(-1, 1, (4, 5, 5, 3)), 'RGB')
     assert not [w for w in recwarn if 'NaN' in str(w.message)]
+
+
+def test_progress_bars_write_to_stdout_not_stderr(tmp_path, capsys):
+    """Jupyter shows stderr on a red background: the data layer's bars must not look like errors."""
+    files = write_pngs(tmp_path / 'mnist', np.zeros((8, 28, 28), np.uint8))
+    next(helper.Dataset('mnist', files).get_batches(4))
+    captured = capsys.readouterr()
+    assert 'Caching preprocessed images' in captured.out and captured.err == ''

@@ -133,7 +133,7 @@ def test_processes_building_one_cache_at_once_all_read_it_whole(tmp_path, own_ca
     assert [r.returncode for r in results] == [0, 0, 0], [r.stderr[-2000:] for r in results]
     crcs = {line for r in results for line in r.stdout.splitlines() if line.startswith('CRC')}
     assert crcs == {f'CRC {zlib.crc32(expected)} (600, 28, 28, 3)'}, 'every process reads the complete images'
-    builds = sum('Caching preprocessed images' in r.stderr for r in results)
+    builds = sum('Caching preprocessed images' in r.stdout for r in results)
     assert builds == 1, 'one process builds, the others wait for it and read its cache'
     assert leftovers(str(own_cache_folder)) == []
 

@@ -1,4 +1,6 @@
 """The whole notebook, executed headless on tiny data: the same code path as `make run`, a few steps long."""
+import contextlib
+import io
 import os
 
 import nbformat
@@ -15,13 +17,15 @@ def executed(tmp_path_factory):
     """Run the notebook once on the offline sample, 64 images and 2 training steps per dataset."""
     tmp = tmp_path_factory.mktemp('notebook')
     os.environ[helper.DATA_SOURCE_ENV] = 'sample'  # the kernel inherits it: no network, whatever is reachable
+    console = io.StringIO()
     try:
-        status = run_notebook.main(['--data-dir', str(tmp / 'data'), '--output', str(tmp / 'output'),
-                                    '--max-images', '64', '--max-steps', '2', '--timeout', '600'])
+        with contextlib.redirect_stdout(console):
+            status = run_notebook.main(['--data-dir', str(tmp / 'data'), '--output-dir', str(tmp / 'output'),
+                                        '--max-images', '64', '--max-steps', '2', '--timeout', '600'])
     finally:
         del os.environ[helper.DATA_SOURCE_ENV]
     nb = nbformat.read(tmp / 'output' / 'dlnd_face_generation.ipynb', as_version=4)
-    return status, nb, tmp / 'output'
+    return status, nb, tmp / 'output', console.getvalue()
 
 
 def outputs(nb, kind):
@@ -33,20 +37,20 @@ def stream_text(cell):
 
 
 def test_every_cell_runs_without_error(executed):
-    status, nb, _ = executed
+    status, nb, _, _ = executed
     errors = [f"{out.ename}: {out.evalue}" for out in outputs(nb, 'error')]
     assert status == 0 and errors == []
     assert all(cell.get('execution_count') for cell in nb.cells if cell.cell_type == 'code')
 
 
 def test_every_check_passes(executed):
-    _, nb, _ = executed
+    _, nb, _, _ = executed
     text = ''.join(stream_text(cell) for cell in nb.cells)
     assert text.count('Tests Passed') == N_CHECKS
 
 
 def test_grids_are_displayed_for_both_datasets(executed):
-    _, nb, output = executed
+    _, nb, output, _ = executed
     grids = {name: sum('image/png' in out.get('data', {}) for out in cell.outputs)
              for cell in nb.cells for name in ('mnist', 'celeba') if f"helper.Dataset('{name}'" in cell.source}
     assert grids == {'mnist': 2, 'celeba': 2}, 'a final grid and a loss plot per training (no grid in between)'
@@ -55,14 +59,14 @@ def test_grids_are_displayed_for_both_datasets(executed):
 
 
 def test_offline_sample_is_announced(executed):
-    _, nb, _ = executed
+    _, nb, _, _ = executed
     text = ''.join(stream_text(cell) for cell in nb.cells)
     assert 'offline, using a sample of 5,000 real MNIST digits' in text
     assert 'offline, using a sample of 100 real faces' in text
 
 
 def test_html_copy_is_written(executed):
-    _, _, output = executed
+    _, _, output, _ = executed
     html = (output / 'dlnd_face_generation.html').read_text()
     assert html.count('Tests Passed') == N_CHECKS and '<img' in html
 
@@ -74,7 +78,7 @@ def test_committed_notebook_has_no_outputs():
 
 @pytest.mark.parametrize('run', ['mnist', 'celeba'])
 def test_each_training_keeps_its_run(executed, run):
-    _, _, output = executed
+    _, _, output, _ = executed
     folder = output / run
     for name in ('losses.csv', 'losses.png', 'progress.gif', 'samples.npy', 'samples.png', 'fixed_z.npy'):
         assert (folder / name).is_file(), name
@@ -83,21 +87,47 @@ def test_each_training_keeps_its_run(executed, run):
 
 
 def test_digit_score_is_printed(executed):
-    _, nb, _ = executed
+    _, nb, _, _ = executed
     text = ''.join(stream_text(cell) for cell in nb.cells)
     assert 'Digits classified with probability >= 0.9:' in text and 'Frechet distance to real digits' in text
 
 
-def test_command_line_options_become_notebook_parameters(monkeypatch, tmp_path):
-    injected = []
-    monkeypatch.setattr(run_notebook, 'run', lambda output, parameters, timeout: injected.append(parameters) or True)
+def test_cell_output_streams_to_the_console(executed):
+    _, _, _, console = executed
+    assert console.count('Tests Passed') == N_CHECKS
+    assert 'offline, using a sample of 5,000 real MNIST digits' in console
+    assert '[ 1/' in console and 'Ran the notebook in' in console
 
-    run_notebook.main(['--output', str(tmp_path), '--max-steps', '3', '--seed', '1', '--bfloat16', '--resume'])
-    run_notebook.main(['--output', str(tmp_path)])
 
-    assert injected[0]['max_steps'] == 3 and injected[0]['seed'] == 1 and injected[0]['bfloat16'] is True
-    assert injected[0]['resume'] is True
-    assert set(injected[1]) == {'data_dir', 'output_dir'}, 'options not given keep the notebook defaults'
-    nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
-    defaults = next(cell.source for cell in nb.cells if 'parameters' in cell.metadata.get('tags', []))
-    assert all(f'\n{name} = ' in '\n' + defaults for name in injected[0]), 'each option overrides a parameter'
+def test_the_headless_run_shows_text_progress_and_nothing_on_stderr_while_training(executed):
+    _, nb, _, _ = executed
+    injected = next(cell.source for cell in nb.cells if 'injected-parameters' in cell.metadata.get('tags', []))
+    assert "progress = \"text\"" in injected or "progress = 'text'" in injected
+    training = [cell for cell in nb.cells if cell.cell_type == 'code' and 'train(epochs' in cell.source]
+    assert len(training) == 2
+    assert [out for cell in training for out in cell.outputs if out.get('name') == 'stderr'] == []
+    assert not any('application/vnd.jupyter.widget-view+json' in out.get('data', {})
+                   for cell in training for out in cell.outputs)
+
+
+def test_every_notebook_parameter_is_an_option():
+    parameters = run_notebook.notebook_parameters()
+    assert {'data_dir', 'output_dir', 'max_images', 'max_steps', 'seed', 'resume', 'bfloat16', 'progress'} <= set(parameters)
+    assert run_notebook.parse_arguments([])['parameters'] == {}, 'options not given keep the notebook defaults'
+
+    given = run_notebook.parse_arguments(['--max-steps', '3', '--seed', '1', '--bfloat16', '--resume',
+                                          '--max-images', 'None', '--progress', 'widget', '--data-dir', 'd'])
+
+    assert given['parameters'] == {'max_steps': 3, 'seed': 1, 'bfloat16': True, 'resume': True, 'max_images': None,
+                                   'progress': 'widget', 'data_dir': os.path.abspath('d')}
+    assert run_notebook.parse_arguments(['--no-resume'])['parameters'] == {'resume': False}
+
+
+def test_an_unknown_option_is_refused(capsys):
+    for wrong in ('--epochs', '--max-step'):  # not a parameter; a parameter misspelt (no abbreviations)
+        with pytest.raises(SystemExit):
+            run_notebook.parse_arguments([wrong, '3'])
+        assert f'unrecognized arguments: {wrong} 3' in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r'Unknown notebook parameter\(s\) epochs: the cell tagged `parameters`.*sets '
+                                         r'data_dir, output_dir'):
+        run_notebook.run({'epochs': 1})
