@@ -4,10 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
-# Extra options for `make notebook`, e.g. NOTEBOOK_ARGS=--port=8889
+# What `make notebook` opens, and extra options for it, e.g. NOTEBOOK_ARGS=--port=8889
+NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
 
-.PHONY: setup run test notebook strip-outputs-on-commit clean
+.PHONY: setup run test notebook strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -15,7 +16,15 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(MAKE) --no-print-directory strip-outputs-on-commit
+	$(MAKE) --no-print-directory quiet-kernels
 	touch $(STAMP)
+
+# TensorFlow 2.21 logs through absl, whose start-up lines no environment variable silences; this venv's kernels
+# leave them on the kernel's own stderr (the terminal) instead of copying them into the cells as red text.
+quiet-kernels:
+	mkdir -p $(VENV)/etc/ipython
+	echo 'c.IPKernelApp.capture_fd_output = False  # written by make setup (see the Makefile)' \
+		> $(VENV)/etc/ipython/ipython_kernel_config.py
 
 # A notebook saved from Jupyter with outputs is committed without them: nbstripout as a git filter, keeping the
 # cells' ids (nothing to do outside a git checkout).
@@ -33,7 +42,7 @@ test: $(STAMP)
 # The kernel inherits TF_CPP_MIN_LOG_LEVEL: TensorFlow's C++ start-up lines stay out of this terminal. No browser
 # is opened where there is no display; Jupyter prints the address to open instead.
 notebook: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter notebook dlnd_face_generation.ipynb \
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter notebook $(NOTEBOOK) \
 		$(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(NOTEBOOK_ARGS)
 
 clean:

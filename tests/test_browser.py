@@ -1,0 +1,144 @@
+"""The notebook in a real browser, as a learner meets it: the `make notebook` server (Jupyter Notebook 7) and headless
+Chromium run every cell of a copy with tiny parameters, injected the way `make run` injects them (papermill), on
+the offline sample; the page then shows every check passed, the grids as images, the progress bars as widgets,
+and no error."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import papermill
+import pytest
+from papermill.parameterize import parameterize_notebook
+
+from conftest import ROOT
+from test_jupyter import MAKE, free_port
+from test_notebook import N_CHECKS
+
+CHROMIUM = shutil.which('chromium')
+RUN_ALL_TIMEOUT_S = 600
+TOKEN = 'browser-test'
+# What each code cell of the page shows: its prompt, and per output its renderer, text and images' widths.
+READ_CELLS = """() => Array.from(document.querySelectorAll('.jp-CodeCell')).map(cell => ({
+    prompt: (cell.querySelector('.jp-InputArea-prompt') || {}).innerText || '',
+    source: (cell.querySelector('.jp-InputArea-editor') || {}).innerText || '',
+    progress_widgets: cell.querySelectorAll('.jp-OutputArea-output .widget-hprogress').length,
+    outputs: Array.from(cell.querySelectorAll('.jp-OutputArea-output[data-mime-type]')).map(out => ({
+        mime: out.getAttribute('data-mime-type'), text: out.innerText,
+        image_widths: Array.from(out.querySelectorAll('img')).map(img => img.naturalWidth)}))}))"""
+
+
+def chromium():
+    """The system's Chromium (Debian's chromium package); CI installs it, so there its absence is a failure."""
+    if CHROMIUM is None:
+        message = "no chromium: install Debian's chromium package (apt-get install -y chromium), as .ci/run does"
+        if os.environ.get('CI'):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def tiny_copy(folder):
+    """The notebook with tiny parameters injected after its `parameters` cell, as papermill does for `make run`."""
+    nb = parameterize_notebook(papermill.iorw.load_notebook_node(os.path.join(ROOT, 'dlnd_face_generation.ipynb')),
+                               {'data_dir': str(folder / 'data'), 'output_dir': str(folder / 'output'),
+                                'max_images': 64, 'max_steps': 2})
+    path = folder / 'dlnd_face_generation.ipynb'
+    papermill.iorw.write_ipynb(nb, str(path))
+    return path
+
+
+def jupyter_environment(folder):
+    """Jupyter's folders inside `folder`, every cell on the page (windowing off), the offline sample."""
+    settings = folder / 'settings' / '@jupyterlab' / 'notebook-extension'
+    settings.mkdir(parents=True)
+    # Notebook 7 renders only the cells on screen by default; the test reads them all.
+    (settings / 'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
+    # A learner's shell: no display, none of the TensorFlow settings this test process made for itself, and no
+    # PYTEST_CURRENT_TEST (with it, ipykernel leaves the kernel's C-level output alone).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('DISPLAY', 'WAYLAND_DISPLAY', 'PYTEST_CURRENT_TEST') and not k.startswith('TF_')}
+    env.update(PYTHONPATH=ROOT, FACEGEN_DATA='sample', JUPYTERLAB_SETTINGS_DIR=str(folder / 'settings'),
+               JUPYTER_CONFIG_DIR=str(folder / 'config'), JUPYTER_RUNTIME_DIR=str(folder / 'runtime'))
+    return env
+
+
+def wait_for_server(port):
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f'http://127.0.0.1:{port}/api?token={TOKEN}', timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError('the Jupyter server never answered')
+
+
+def run_all_cells(page):
+    """Run > Run All Cells, then wait until no cell is queued or running; return the cells as READ_CELLS reads them."""
+    deadline, cells = time.time() + RUN_ALL_TIMEOUT_S, []
+    while time.time() < deadline:
+        if not any(cell['prompt'].strip('[]: ') for cell in cells):  # nothing started: the kernel was not ready
+            page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+            page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+            time.sleep(10)
+        cells = page.evaluate(READ_CELLS)
+        started = any(cell['prompt'].strip('[]: ') for cell in cells)
+        if started and not any('*' in cell['prompt'] for cell in cells):
+            return cells
+        time.sleep(2)
+    raise AssertionError(f'cells not run within {RUN_ALL_TIMEOUT_S} s: {[cell["prompt"] for cell in cells]}')
+
+
+@pytest.fixture(scope='module')
+def page_cells(tmp_path_factory):
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+    folder = tmp_path_factory.mktemp('browser')
+    notebook, port = tiny_copy(folder), free_port()
+    server = subprocess.Popen(MAKE + ['notebook', f'NOTEBOOK={notebook}',
+                                      f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={TOKEN}'],
+                              cwd=ROOT, env=jupyter_environment(folder), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_server(port)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
+            page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+            page.goto(f'http://127.0.0.1:{port}/notebooks/{notebook.name}?token={TOKEN}')
+            page.wait_for_selector('.jp-Notebook .jp-CodeCell', timeout=60_000)
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
+            cells = run_all_cells(page)
+            browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    return cells
+
+
+def test_every_cell_ran(page_cells):
+    assert [cell['prompt'] for cell in page_cells if not cell['prompt'].strip('[]: ').isdigit()] == []
+
+
+def test_every_check_shows_tests_passed(page_cells):
+    shown = ''.join(out['text'] for cell in page_cells for out in cell['outputs'])
+    assert shown.count('Tests Passed') == N_CHECKS
+
+
+def test_no_cell_shows_an_error_or_red_text_beyond_the_gpu_warning(page_cells):
+    red = [line for cell in page_cells for out in cell['outputs'] if out['mime'] == 'application/vnd.jupyter.stderr'
+           for line in out['text'].splitlines() if line.strip() and 'No GPU found' not in line]
+    assert red == [], 'errors, TensorFlow C++ lines or progress bars on stderr'
+
+
+def test_grids_render_as_images(page_cells):
+    widths = [width for cell in page_cells for out in cell['outputs'] if out['mime'] == 'image/png'
+              for width in out['image_widths']]
+    # MNIST and CelebA explored, each training's final grid and loss plot, a grid from the last checkpoint
+    assert len(widths) >= 7 and all(width > 0 for width in widths), widths
+
+
+def test_each_training_shows_a_widget_progress_bar(page_cells):
+    training = [cell for cell in page_cells if 'train(epochs' in cell['source']]
+    assert [cell['progress_widgets'] for cell in training] == [1, 1]
