@@ -52,8 +52,9 @@ class TrainingRun:
         self.print_every, self.show_every, self.checkpoint_every = print_every, show_every, checkpoint_every
         self.progress = progress
         self.checkpoint_dir = os.path.join(run_dir, 'checkpoints')
-        self.step, self.total_steps, self.losses = 0, 0, []
+        self.step, self.total_steps, self.losses, self._first_step = 0, 0, [], 0
         self._sess = self._saver = self._bar = None
+        self._started = self._last_report = time.time()  # for the text progress line's rate and its next print
 
     def _path(self, name):
         return os.path.join(self.run_dir, name)
@@ -99,6 +100,7 @@ class TrainingRun:
             self.step = int(checkpoint.rsplit('-', 1)[1])  # saved as <checkpoint_dir>/model-<step>
             self.losses = [row for row in self.losses if row[0] <= self.step]  # the steps after it run again
             print(f'Resumed from step {self.step} in {self.run_dir}')
+        self._first_step = self.step  # the text line's rate counts this run's steps only
         if self._bar:
             self._bar.n = self._bar.last_print_n = self.step
 
@@ -148,7 +150,8 @@ class TrainingRun:
         elif self.progress == 'text' and time.time() - self._last_report >= TEXT_PROGRESS_EVERY_S:
             self._last_report = time.time()
             print(tqdm.format_meter(self.step, self.total_steps, time.time() - self._started, prefix=self.title,
-                                    unit='batch', postfix=f'D={d_loss:.3f}, G={g_loss:.3f}', ncols=100))
+                                    unit='batch', postfix=f'D={d_loss:.3f}, G={g_loss:.3f}', ncols=100,
+                                    initial=self._first_step))
 
     def grid_due(self):
         """True when train should show a grid after this step."""

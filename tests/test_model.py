@@ -78,3 +78,16 @@ def test_samples_use_the_weights_themselves_where_none_are_averaged(nb):
         sess.run(tf.global_variables_initializer())
         z = {input_z: np.random.default_rng(0).uniform(-1, 1, (4, Z_DIM))}
         np.testing.assert_array_equal(sess.run(sampler, z), sess.run(direct, z))
+
+
+def test_the_recipe_check_scales_every_layer_of_both_networks():
+    from bench import recipe_check
+    half = recipe_check.model_functions(0.5)
+    with tf.Graph().as_default():
+        half['model_loss'](tf.placeholder(tf.float32, (None, 28, 28, 1)), tf.placeholder(tf.float32, (None, 100)), 1)
+        kernels = {v.op.name: v.shape.as_list() for v in tf.trainable_variables() if v.op.name.endswith('kernel')}
+    assert [shape[-1] for name, shape in sorted(kernels.items()) if name.startswith('discriminator/conv2d')] == \
+        [32, 64, 128]
+    assert kernels['generator/dense/kernel'] == [100, 7 * 7 * 128]
+    assert [shape[-2] for name, shape in sorted(kernels.items()) if name.startswith('generator/conv2d_transpose')] \
+        == [64, 32, 1], 'conv2d_transpose kernels are (h, w, out, in)'
