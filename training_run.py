@@ -48,7 +48,8 @@ class TrainingRun:
                  print_every=100, show_every=500, checkpoint_every=500, progress='text'):
         if progress not in PROGRESS_STYLES:
             raise ValueError(f'Unknown progress {progress!r}; expected one of: {", ".join(map(repr, PROGRESS_STYLES))}')
-        self.run_dir, self.title, self.resume, self.max_steps, self.bfloat16 = run_dir, title, resume, max_steps, bfloat16
+        self.run_dir, self.title, self.resume = run_dir, title, resume
+        self.max_steps, self.bfloat16 = max_steps, bfloat16
         self.print_every, self.show_every, self.checkpoint_every = print_every, show_every, checkpoint_every
         self.progress = progress
         self.checkpoint_dir = os.path.join(run_dir, 'checkpoints')

@@ -38,7 +38,8 @@ def scaled_source(source, width):
         return str(int(int(count) * width))
     source = re.sub(r'conv2d\((images|x), (\d+),', lambda m: f'conv2d({m.group(1)}, {scale(m.group(2))},', source)
     source = re.sub(r'conv2d_transpose\(x, (\d+),', lambda m: f'conv2d_transpose(x, {scale(m.group(1))},', source)
-    return source.replace('7 * 7 * 256', f'7 * 7 * {scale(256)}').replace('(-1, 7, 7, 256)', f'(-1, 7, 7, {scale(256)})')
+    source = source.replace('7 * 7 * 256', f'7 * 7 * {scale(256)}')
+    return source.replace('(-1, 7, 7, 256)', f'(-1, 7, 7, {scale(256)})')
 
 
 def model_functions(width):

@@ -51,4 +51,5 @@ def test_the_notebooks_first_cell_sets_the_same_defaults():
     nb = nbformat.read(os.path.join(ROOT, 'dlnd_face_generation.ipynb'), as_version=4)
     first = next(cell.source for cell in nb.cells if cell.cell_type == 'code')
     assert settings_after(first) == settings_after('import tf_environment')
-    assert settings_after(first, TF_ENABLE_ONEDNN_OPTS='0')['TF_ENABLE_ONEDNN_OPTS'] == '0'
+    user = settings_after(first, TF_ENABLE_ONEDNN_OPTS='0', TF_USE_LEGACY_KERAS='0')
+    assert user['TF_ENABLE_ONEDNN_OPTS'] == '0' and user['TF_USE_LEGACY_KERAS'] == '0', 'a value the user set wins'

@@ -112,7 +112,8 @@ def test_the_headless_run_shows_text_progress_and_nothing_on_stderr_while_traini
 
 def test_every_notebook_parameter_is_an_option():
     parameters = run_notebook.notebook_parameters()
-    assert {'data_dir', 'output_dir', 'max_images', 'max_steps', 'seed', 'resume', 'bfloat16', 'progress'} <= set(parameters)
+    assert {'data_dir', 'output_dir', 'max_images', 'max_steps', 'seed', 'resume', 'bfloat16',
+            'progress'} <= set(parameters)
     assert run_notebook.parse_arguments([])['parameters'] == {}, 'options not given keep the notebook defaults'
 
     given = run_notebook.parse_arguments(['--max-steps', '3', '--seed', '1', '--bfloat16', '--resume',
