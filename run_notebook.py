@@ -133,7 +133,7 @@ def run(parameters=None, timeout_s=3600):
         raise ValueError(f'Unknown notebook parameter(s) {", ".join(unknown)}: the cell tagged `parameters` in '
                          f'{NOTEBOOK} sets {", ".join(known)}')
     parameters = {**HEADLESS, **(parameters or {})}
-    output_dir = os.path.join(ROOT, parameters.get('output_dir', known['output_dir'][0]))
+    output_dir = os.path.normpath(os.path.join(ROOT, parameters.get('output_dir', known['output_dir'][0])))
     os.makedirs(output_dir, exist_ok=True)
     executed, log_path = os.path.join(output_dir, 'dlnd_face_generation.ipynb'), os.path.join(output_dir, 'kernel.log')
     nb = nbformat.read(NOTEBOOK, as_version=4)
