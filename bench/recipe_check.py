@@ -72,8 +72,9 @@ def check(args):
             step, started = 0, time.time()
             while step < args.steps:
                 for batch_images in dataset.get_batches(BATCH_SIZE):
+                    rate = args.lr * (args.late_rate_factor if step >= args.late_from else 1)
                     sess.run([d_train_opt, g_train_opt], {
-                        input_real: batch_images * 2, lr: args.lr,
+                        input_real: batch_images * 2, lr: rate,
                         input_z: np.random.uniform(-1, 1, size=(BATCH_SIZE, Z_DIM))})
                     step += 1
                     if step in evals:
@@ -90,6 +91,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--width', type=float, default=1.0, help="every layer's channels times this")
     parser.add_argument('--lr', type=float, default=2e-4, help="the discriminator's rate (the generator's: twice)")
+    parser.add_argument('--late-rate-factor', type=float, default=1.0, help='the rates times this from --late-from on')
+    parser.add_argument('--late-from', type=int, default=0, help='the step from which --late-rate-factor applies')
     parser.add_argument('--steps', type=int, default=6240)
     parser.add_argument('--evals', default='3000,4000,5000,6000', help='steps at which to score, comma-separated')
     parser.add_argument('--seed', type=int, default=0)
