@@ -12,10 +12,11 @@ FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_
 CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows
 
 
-def notebook_functions(path=NOTEBOOK):
+def notebook_functions(path=NOTEBOOK, transform=None):
     """
     Load the notebook's functions
     :param path: The notebook
+    :param transform: A function applied to each cell's source before it runs (None: the source as it is)
     :return: dict of the notebook's globals, model_inputs to train included
     """
     import matplotlib.pyplot
@@ -29,7 +30,8 @@ def notebook_functions(path=NOTEBOOK):
                  'display': lambda *args, **kwargs: None}
     for cell in nb.cells:
         if cell.cell_type == 'code' and any(f'def {name}(' in cell.source for name in FUNCTIONS):
-            exec(cell.source.split(CHECK_MARKER)[0], namespace)
+            source = cell.source.split(CHECK_MARKER)[0]
+            exec(transform(source) if transform else source, namespace)
     missing = [name for name in FUNCTIONS if name not in namespace]
     if missing:
         raise ValueError(f'{path} defines no {", ".join(missing)}')

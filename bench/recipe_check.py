@@ -18,15 +18,12 @@ from glob import glob
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tf_environment  # noqa: E402,F401 (TensorFlow's settings, before TensorFlow is imported)
-import matplotlib  # noqa: E402
-import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 import helper  # noqa: E402
 import mnist_score  # noqa: E402
-import problem_unittests  # noqa: E402
-from notebook_loader import CHECK_MARKER, FUNCTIONS, NOTEBOOK  # noqa: E402
+import notebook_loader  # noqa: E402
 
 BATCH_SIZE, Z_DIM, BETA1 = 64, 100, 0.5  # the notebook's MNIST cell
 SCORE_NOISE_SEED = 1234
@@ -42,19 +39,8 @@ def scaled_source(source, width):
     return source.replace('(-1, 7, 7, 256)', f'(-1, 7, 7, {scale(256)})')
 
 
-def model_functions(width):
-    matplotlib.use('Agg')
-    from matplotlib import pyplot
-    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'pyplot': pyplot,
-                 'display': lambda *args, **kwargs: None}
-    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-        if cell.cell_type == 'code' and any(f'def {name}(' in cell.source for name in FUNCTIONS):
-            exec(scaled_source(cell.source.split(CHECK_MARKER)[0], width), namespace)
-    return namespace
-
-
 def check(args):
-    nb = model_functions(args.width)
+    nb = notebook_loader.notebook_functions(transform=lambda source: scaled_source(source, args.width))
     files = sorted(glob(os.path.join(args.data_dir, 'mnist', '*.jpg')))
     dataset = helper.Dataset('mnist', files, seed=args.seed)
     scorer = mnist_score.DigitScorer(dataset.images / 127.5 - 1, helper.mnist_labels(files), seed=args.seed)
