@@ -158,9 +158,6 @@ class TrainingRun:
         """True when train should show a grid after this step."""
         return self.step % self.show_every == 0 or self.step == FIRST_GRID_STEP
 
-    def finished(self):
-        return self.step >= self.total_steps
-
     def fixed_noise(self, n_images, z_dim):
         """The z vectors every progress grid of this run is drawn from (kept, so a resumed run shows the same)."""
         seed = np.random.randint(2 ** 31)  # drawn even when kept: the batches' z then follow the same way
