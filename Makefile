@@ -39,8 +39,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests
 
-# The kernel inherits TF_CPP_MIN_LOG_LEVEL: TensorFlow's C++ start-up lines stay out of this terminal. No browser
-# is opened where there is no display; Jupyter prints the address to open instead.
+# The kernel inherits TF_CPP_MIN_LOG_LEVEL, which keeps most of TensorFlow's C++ lines out of this terminal (not
+# absl's few start-up lines: see quiet-kernels). No browser is opened where there is no display; Jupyter prints
+# the address to open instead.
 notebook: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter notebook $(NOTEBOOK) \
 		$(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(NOTEBOOK_ARGS)
