@@ -7,14 +7,14 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.request
 
 import papermill
 import pytest
 from papermill.parameterize import parameterize_notebook
 
 from conftest import ROOT
-from test_jupyter import MAKE, free_port
+from notebook_loader import NOTEBOOK
+from test_jupyter import MAKE, free_port, learners_environment, wait_for_json
 from test_notebook import N_CHECKS
 
 CHROMIUM = shutil.which('chromium')
@@ -42,37 +42,22 @@ def chromium():
 
 def tiny_copy(folder):
     """The notebook with tiny parameters injected after its `parameters` cell, as papermill does for `make run`."""
-    nb = parameterize_notebook(papermill.iorw.load_notebook_node(os.path.join(ROOT, 'dlnd_face_generation.ipynb')),
+    nb = parameterize_notebook(papermill.iorw.load_notebook_node(NOTEBOOK),
                                {'data_dir': str(folder / 'data'), 'output_dir': str(folder / 'output'),
                                 'max_images': 64, 'max_steps': 2})
-    path = folder / 'dlnd_face_generation.ipynb'
+    path = folder / os.path.basename(NOTEBOOK)
     papermill.iorw.write_ipynb(nb, str(path))
     return path
 
 
 def jupyter_environment(folder):
-    """Jupyter's folders inside `folder`, every cell on the page (windowing off), the offline sample."""
+    """A learner's environment for the server, every cell on the page (windowing off), the offline sample."""
     settings = folder / 'settings' / '@jupyterlab' / 'notebook-extension'
     settings.mkdir(parents=True)
     # Notebook 7 renders only the cells on screen by default; the test reads them all.
     (settings / 'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
-    # A learner's shell: no display, none of the TensorFlow settings this test process made for itself, and no
-    # PYTEST_CURRENT_TEST (with it, ipykernel leaves the kernel's C-level output alone).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('DISPLAY', 'WAYLAND_DISPLAY', 'PYTEST_CURRENT_TEST') and not k.startswith('TF_')}
-    env.update(PYTHONPATH=ROOT, FACEGEN_DATA='sample', JUPYTERLAB_SETTINGS_DIR=str(folder / 'settings'),
-               JUPYTER_CONFIG_DIR=str(folder / 'config'), JUPYTER_RUNTIME_DIR=str(folder / 'runtime'))
-    return env
-
-
-def wait_for_server(port):
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f'http://127.0.0.1:{port}/api?token={TOKEN}', timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError('the Jupyter server never answered')
+    return {**learners_environment(folder), 'PYTHONPATH': ROOT, 'FACEGEN_DATA': 'sample',
+            'JUPYTERLAB_SETTINGS_DIR': str(folder / 'settings')}
 
 
 def run_all_cells(page):
@@ -102,7 +87,7 @@ def page_cells(tmp_path_factory):
                               cwd=ROOT, env=jupyter_environment(folder), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for_server(port)
+        wait_for_json(f'http://127.0.0.1:{port}/api?token={TOKEN}')
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
             page = browser.new_page(viewport={'width': 1400, 'height': 1000})

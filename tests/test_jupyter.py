@@ -32,25 +32,36 @@ def children(pid):
     return found
 
 
+def learners_environment(folder):
+    """A learner's shell for a Jupyter server: no display, none of the TensorFlow settings this test process made
+    for itself, no PYTEST_CURRENT_TEST (with it, ipykernel leaves a kernel's C-level output alone), and Jupyter's
+    own folders inside `folder`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('DISPLAY', 'WAYLAND_DISPLAY', 'PYTEST_CURRENT_TEST') and not k.startswith('TF_')}
+    env.update(JUPYTER_CONFIG_DIR=str(folder / 'config'), JUPYTER_DATA_DIR=str(folder / 'data'),
+               JUPYTER_RUNTIME_DIR=str(folder / 'runtime'))
+    return env
+
+
+def wait_for_json(url, tries=240):
+    """The JSON a starting server answers at url, polled every half second."""
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f'the server never answered {url}')
+
+
 def test_make_notebook_serves_the_notebook_without_a_browser_and_without_tensorflows_noise(tmp_path):
     port, token = free_port(), 'test-token'
-    env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY', 'TF_CPP_MIN_LOG_LEVEL')}
-    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / 'config'), JUPYTER_DATA_DIR=str(tmp_path / 'data'),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / 'runtime'))
     server = subprocess.Popen(MAKE + ['notebook', f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={token}'],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+                              cwd=ROOT, env=learners_environment(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        url = f'http://127.0.0.1:{port}/api/contents/dlnd_face_generation.ipynb?content=0&token={token}'
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    contents = json.load(response)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError('the server never answered')
+        contents = wait_for_json(
+            f'http://127.0.0.1:{port}/api/contents/dlnd_face_generation.ipynb?content=0&token={token}')
         assert contents['type'] == 'notebook'
         with urllib.request.urlopen(f'http://127.0.0.1:{port}/api?token={token}') as response:
             assert json.load(response)['version'].split('.')[0] == '2'  # jupyter_server 2: Notebook 7's server
