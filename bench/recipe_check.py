@@ -39,6 +39,26 @@ def scaled_source(source, width):
     return source.replace('(-1, 7, 7, 256)', f'(-1, 7, 7, {scale(256)})')
 
 
+def real_logits():
+    """The discriminator's logits of the real images: model_loss's first discriminator call."""
+    return tf.get_default_graph().get_tensor_by_name('discriminator/dense/BiasAdd:0')
+
+
+def r1_penalty(input_real, gamma):
+    """Mescheder et al.'s R1: gamma / 2 times the squared gradient norm of the real logits by their images."""
+    gradients = tf.gradients(tf.reduce_sum(real_logits()), input_real)[0]
+    return gamma / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+
+
+def least_squares_loss(nb, input_real, input_z):
+    """Mao et al.'s least-squares losses (targets 1 for real, 0 for fake) on the notebook's networks."""
+    input_fake = nb['generator'](input_z, 1)
+    real = nb['discriminator'](input_real)[1]
+    fake = nb['discriminator'](input_fake, reuse=True)[1]
+    d_loss = 0.5 * tf.reduce_mean(tf.square(real - 1)) + 0.5 * tf.reduce_mean(tf.square(fake))
+    return d_loss, 0.5 * tf.reduce_mean(tf.square(fake - 1))
+
+
 def check(args):
     nb = notebook_loader.notebook_functions(transform=lambda source: scaled_source(source, args.width))
     files = sorted(glob(os.path.join(args.data_dir, 'mnist', '*.jpg')))
@@ -50,7 +70,10 @@ def check(args):
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         input_real, input_z, lr = nb['model_inputs'](28, 28, 1, Z_DIM)
-        d_loss, g_loss = nb['model_loss'](input_real, input_z, 1)
+        d_loss, g_loss = (least_squares_loss(nb, input_real, input_z) if args.loss == 'least-squares'
+                          else nb['model_loss'](input_real, input_z, 1))
+        if args.r1:
+            d_loss += r1_penalty(input_real, args.r1)
         d_train_opt, g_train_opt = nb['model_opt'](d_loss, g_loss, lr, BETA1)
         samples = nb['generator_samples'](input_z, 1)
         with tf.Session() as sess:
@@ -79,6 +102,8 @@ def main(argv=None):
     parser.add_argument('--lr', type=float, default=2e-4, help="the discriminator's rate (the generator's: twice)")
     parser.add_argument('--late-rate-factor', type=float, default=1.0, help='the rates times this from --late-from on')
     parser.add_argument('--late-from', type=int, default=0, help='the step from which --late-rate-factor applies')
+    parser.add_argument('--r1', type=float, default=0.0, help="R1 penalty's gamma on the real images (0: none)")
+    parser.add_argument('--loss', choices=('notebook', 'least-squares'), default='notebook')
     parser.add_argument('--steps', type=int, default=6240)
     parser.add_argument('--evals', default='3000,4000,5000,6000', help='steps at which to score, comma-separated')
     parser.add_argument('--seed', type=int, default=0)
