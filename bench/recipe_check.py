@@ -1,11 +1,16 @@
 """A training recipe checked with the notebook's own graph on the CPU: the digit score along the way.
 
-The notebook's model functions are loaded with every layer's channels scaled by --width; the training loop is
-train's (one sess.run of both networks per batch of 64, real images doubled, the same seeds) with the rate
-given; at each --evals step 1,000 digits from fixed noise are scored with the notebook's scorer. One JSON line
-per evaluation, and all of them in <out>/result.json.
+The notebook's model functions are loaded with every layer's channels scaled by --width and, if given, another
+R1_WEIGHT; the training loop is train's (one sess.run of both networks per batch of 64, real images doubled, the
+same seeds) with the rate given; at each --evals step 1,000 digits from fixed noise are scored with the notebook's
+scorer. One JSON line per evaluation, and all of them in <out>/result.json. The defaults are the notebook's MNIST
+recipe on the offline sample:
 
-    .venv/bin/python bench/recipe_check.py --width 0.5 --lr 5e-4 --steps 5845 --seed 0 --out /tmp/check_s0
+    .venv/bin/python bench/recipe_check.py --seed 0 --out /tmp/check_s0
+
+and the recipe before it (full widths, no penalty, DCGAN's rate, 80 epochs):
+
+    .venv/bin/python bench/recipe_check.py --width 2 --r1-weight 0 --lr 2e-4 --steps 6240 --out /tmp/check_old
 """
 import argparse
 import json
@@ -35,32 +40,19 @@ def scaled_source(source, width):
         return str(int(int(count) * width))
     source = re.sub(r'conv2d\((images|x), (\d+),', lambda m: f'conv2d({m.group(1)}, {scale(m.group(2))},', source)
     source = re.sub(r'conv2d_transpose\(x, (\d+),', lambda m: f'conv2d_transpose(x, {scale(m.group(1))},', source)
-    source = source.replace('7 * 7 * 256', f'7 * 7 * {scale(256)}')
-    return source.replace('(-1, 7, 7, 256)', f'(-1, 7, 7, {scale(256)})')
+    source = re.sub(r'7 \* 7 \* (\d+)', lambda m: f'7 * 7 * {scale(m.group(1))}', source)
+    return re.sub(r'\(-1, 7, 7, (\d+)\)', lambda m: f'(-1, 7, 7, {scale(m.group(1))})', source)
 
 
-def real_logits():
-    """The discriminator's logits of the real images: model_loss's first discriminator call."""
-    return tf.get_default_graph().get_tensor_by_name('discriminator/dense/BiasAdd:0')
-
-
-def r1_penalty(input_real, gamma):
-    """Mescheder et al.'s R1: gamma / 2 times the squared gradient norm of the real logits by their images."""
-    gradients = tf.gradients(tf.reduce_sum(real_logits()), input_real)[0]
-    return gamma / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-
-
-def least_squares_loss(nb, input_real, input_z):
-    """Mao et al.'s least-squares losses (targets 1 for real, 0 for fake) on the notebook's networks."""
-    input_fake = nb['generator'](input_z, 1)
-    real = nb['discriminator'](input_real)[1]
-    fake = nb['discriminator'](input_fake, reuse=True)[1]
-    d_loss = 0.5 * tf.reduce_mean(tf.square(real - 1)) + 0.5 * tf.reduce_mean(tf.square(fake))
-    return d_loss, 0.5 * tf.reduce_mean(tf.square(fake - 1))
+def changed_source(source, args):
+    """A model cell's source with the widths scaled and, where asked, model_loss's R1_WEIGHT replaced."""
+    if args.r1_weight is not None:
+        source = re.sub(r'^R1_WEIGHT = \S+', f'R1_WEIGHT = {args.r1_weight}', source, flags=re.MULTILINE)
+    return scaled_source(source, args.width)
 
 
 def check(args):
-    nb = notebook_loader.notebook_functions(transform=lambda source: scaled_source(source, args.width))
+    nb = notebook_loader.notebook_functions(transform=lambda source: changed_source(source, args))
     files = sorted(glob(os.path.join(args.data_dir, 'mnist', '*.jpg')))
     dataset = helper.Dataset('mnist', files, seed=args.seed)
     scorer = mnist_score.DigitScorer(dataset.images / 127.5 - 1, helper.mnist_labels(files), seed=args.seed)
@@ -70,10 +62,7 @@ def check(args):
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         input_real, input_z, lr = nb['model_inputs'](28, 28, 1, Z_DIM)
-        d_loss, g_loss = (least_squares_loss(nb, input_real, input_z) if args.loss == 'least-squares'
-                          else nb['model_loss'](input_real, input_z, 1))
-        if args.r1:
-            d_loss += r1_penalty(input_real, args.r1)
+        d_loss, g_loss = nb['model_loss'](input_real, input_z, 1)
         d_train_opt, g_train_opt = nb['model_opt'](d_loss, g_loss, lr, BETA1)
         samples = nb['generator_samples'](input_z, 1)
         with tf.Session() as sess:
@@ -99,13 +88,12 @@ def check(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--width', type=float, default=1.0, help="every layer's channels times this")
-    parser.add_argument('--lr', type=float, default=2e-4, help="the discriminator's rate (the generator's: twice)")
+    parser.add_argument('--lr', type=float, default=5e-4, help="the discriminator's rate (the generator's: twice)")
     parser.add_argument('--late-rate-factor', type=float, default=1.0, help='the rates times this from --late-from on')
     parser.add_argument('--late-from', type=int, default=0, help='the step from which --late-rate-factor applies')
-    parser.add_argument('--r1', type=float, default=0.0, help="R1 penalty's gamma on the real images (0: none)")
-    parser.add_argument('--loss', choices=('notebook', 'least-squares'), default='notebook')
-    parser.add_argument('--steps', type=int, default=6240)
-    parser.add_argument('--evals', default='3000,4000,5000,6000', help='steps at which to score, comma-separated')
+    parser.add_argument('--r1-weight', type=float, help="model_loss's R1_WEIGHT (default: the notebook's)")
+    parser.add_argument('--steps', type=int, default=3900)
+    parser.add_argument('--evals', default='2000,3000,3500,3900', help='steps at which to score, comma-separated')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--data-dir', default='data', help='a data folder with mnist/ and its labels.npy')
     parser.add_argument('--out', required=True, help='folder for result.json')

@@ -1,4 +1,8 @@
-"""The notebook's choices beyond the course's API: the generator's faster rate and its averaged weights."""
+"""The notebook's choices beyond the course's API: the gradient penalty, the generator's faster rate and its averaged
+weights."""
+import argparse
+from unittest import mock
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -31,6 +35,32 @@ def averages_by_weight(nb):
     """The averaged copies model_opt keeps, by the name of the weight each averages."""
     suffix = '/' + nb['AVERAGE']
     return {v.op.name[:-len(suffix)]: v for v in tf.global_variables() if v.op.name.endswith(suffix)}
+
+
+def test_the_discriminator_pays_for_its_slope_at_the_real_images(nb):
+    """A linear stand-in discriminator (each logit the sum of slope * image) has the same slope at every real image:
+    R1 adds R1_WEIGHT / 2 times its squared norm to d_loss, and nothing to g_loss."""
+    slope = np.random.default_rng(0).normal(0, 0.1, (28, 28, 1)).astype(np.float32)
+
+    def discriminator(images, reuse=False):
+        logits = tf.reduce_sum(images * slope, axis=[1, 2, 3])[:, None]
+        return tf.sigmoid(logits), logits
+
+    def generator(z, out_channel_dim, is_train=True):
+        return tf.zeros([tf.shape(z)[0], 28, 28, out_channel_dim]) + tf.reduce_sum(z) * 0
+
+    def losses(r1_weight):
+        with tf.Graph().as_default(), tf.Session() as sess, mock.patch.dict(
+                nb['model_loss'].__globals__, generator=generator, discriminator=discriminator, R1_WEIGHT=r1_weight):
+            input_real, input_z = tf.placeholder(tf.float32, (None, 28, 28, 1)), tf.placeholder(tf.float32, (None, 8))
+            rng = np.random.default_rng(1)
+            return sess.run(nb['model_loss'](input_real, input_z, 1), {
+                input_real: rng.uniform(-1, 1, (4, 28, 28, 1)), input_z: rng.uniform(-1, 1, (4, 8))})
+
+    assert nb['R1_WEIGHT'] > 0
+    (d_penalized, g_penalized), (d_plain, g_plain) = losses(nb['R1_WEIGHT']), losses(0.0)
+    assert d_penalized - d_plain == pytest.approx(nb['R1_WEIGHT'] / 2 * np.sum(slope ** 2), rel=1e-4)
+    assert g_penalized == g_plain
 
 
 def test_the_generator_learns_at_its_factor_of_the_rate(nb, gan):
@@ -83,12 +113,20 @@ def test_samples_use_the_weights_themselves_where_none_are_averaged(nb):
 def test_the_recipe_check_scales_every_layer_of_both_networks():
     import notebook_loader
     from bench import recipe_check
-    half = notebook_loader.notebook_functions(transform=lambda source: recipe_check.scaled_source(source, 0.5))
+    double = notebook_loader.notebook_functions(transform=lambda source: recipe_check.scaled_source(source, 2))
     with tf.Graph().as_default():
-        half['model_loss'](tf.placeholder(tf.float32, (None, 28, 28, 1)), tf.placeholder(tf.float32, (None, 100)), 1)
+        double['model_loss'](tf.placeholder(tf.float32, (None, 28, 28, 1)), tf.placeholder(tf.float32, (None, 100)), 1)
         kernels = {v.op.name: v.shape.as_list() for v in tf.trainable_variables() if v.op.name.endswith('kernel')}
     assert [shape[-1] for name, shape in sorted(kernels.items()) if name.startswith('discriminator/conv2d')] == \
-        [32, 64, 128]
-    assert kernels['generator/dense/kernel'] == [100, 7 * 7 * 128]
+        [64, 128, 256]
+    assert kernels['generator/dense/kernel'] == [100, 7 * 7 * 256]
     assert [shape[-2] for name, shape in sorted(kernels.items()) if name.startswith('generator/conv2d_transpose')] \
-        == [64, 32, 1], 'conv2d_transpose kernels are (h, w, out, in)'
+        == [128, 64, 1], 'conv2d_transpose kernels are (h, w, out, in)'
+
+
+def test_the_recipe_check_sets_the_penalty_weight_it_is_given():
+    from bench import recipe_check
+    source = 'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 0.9\n'
+    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=0.0)) == \
+        'R1_WEIGHT = 0.0  # the weight\nSMOOTH = 0.9\n'
+    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=None)) == source
