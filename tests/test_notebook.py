@@ -2,6 +2,7 @@
 import contextlib
 import io
 import os
+import re
 
 import nbformat
 import pytest
@@ -132,3 +133,13 @@ def test_an_unknown_option_is_refused(capsys):
     with pytest.raises(ValueError, match=r'Unknown notebook parameter\(s\) epochs: the cell tagged `parameters`.*sets '
                                          r'data_dir, output_dir'):
         run_notebook.run({'epochs': 1})
+
+
+def test_each_training_cell_sets_its_own_gradient_penalty():
+    """model_loss reads R1_WEIGHT when train builds the graph: a training cell that left it to the cell run before
+    would train the digits without the penalty after the faces, or the faces with it."""
+    nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    training = [cell.source for cell in nb.cells if cell.cell_type == 'code' and 'train(epochs' in cell.source]
+    weights = [re.search(r'^R1_WEIGHT = (\S+)', source, re.MULTILINE) for source in training]
+    assert all(weights), 'every training cell sets R1_WEIGHT before it trains'
+    assert [float(w.group(1)) for w in weights] == [1.0, 0.0], 'digits with the penalty, faces without'
