@@ -33,7 +33,8 @@ from measure import peak_rss_mb  # noqa: E402 (bench/ is on the path: this file 
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
 Z_DIM = 100
-G_CHANNELS, D_CHANNELS = (256, 128, 64), (64, 128, 256)  # the notebook's layer widths, for the Keras 3 peer
+G_CHANNELS, D_CHANNELS = (128, 64, 32), (32, 64, 128)  # the notebook's layer widths, for the Keras 3 peer
+R1_WEIGHTS = {'mnist': 1.0, 'celeba': 0.0}  # the gradient penalty each training cell of the notebook sets
 
 
 # ---------------------------------------------------------------------------------------------- child processes
@@ -55,6 +56,7 @@ def graph_speed(dataset, steps, mode):
     config = tf.ConfigProto() if mode == 'two_run' else session_settings.session_config(bfloat16=mode == 'bf16')
     with tf.Graph().as_default():
         input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
+        ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]  # as the dataset's training cell sets it
         d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
         d_opt, g_opt = ns['model_opt'](d_loss, g_loss, lr, 0.5)
         rng = np.random.default_rng(0)
@@ -126,9 +128,14 @@ def keras3_speed(dataset, steps):
     def train_step(images, noise):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator(noise, training=True)
-            real_logits = discriminator(images, training=True)
+            with tf.GradientTape() as slope_tape:
+                slope_tape.watch(images)
+                real_logits = discriminator(images, training=True)
             fake_logits = discriminator(fake, training=True)
             d_loss = bce(tf.fill(tf.shape(real_logits), 0.9), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+            if R1_WEIGHTS[dataset]:
+                slopes = slope_tape.gradient(real_logits, images)
+                d_loss += R1_WEIGHTS[dataset] / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]))
             g_loss = bce(tf.ones_like(fake_logits), fake_logits)
         g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, generator.trainable_variables),
                                         generator.trainable_variables))
@@ -158,6 +165,7 @@ def data_speed(dataset, steps):
         data.images  # noqa: B018 (the cache is built once, before training, as in the notebook)
         with tf.Graph().as_default():
             input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
+            ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]  # as the dataset's training cell sets it
             d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
             d_opt, g_opt = ns['model_opt'](d_loss, g_loss, lr, 0.5)
             with tf.Session(config=session_settings.session_config()) as sess:
