@@ -1,6 +1,8 @@
 """The notebook's model and training functions, loaded without running the notebook (for the tests and the
 benchmarks): every code cell that defines one of FUNCTIONS is executed, up to its check, into one namespace."""
+import ast
 import os
+import re
 
 import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 
@@ -36,3 +38,16 @@ def notebook_functions(path=NOTEBOOK, transform=None):
     if missing:
         raise ValueError(f'{path} defines no {", ".join(missing)}')
     return namespace
+
+
+def training_cell_setting(name, path=NOTEBOOK):
+    """
+    What each training cell (MNIST's, then CelebA's) sets a hyperparameter to before it trains
+    :param name: The variable, e.g. 'R1_WEIGHT'
+    :param path: The notebook
+    :return: list of the values, None for a training cell that does not set it
+    """
+    nb = nbformat.read(path, as_version=4)
+    training = [cell.source for cell in nb.cells if cell.cell_type == 'code' and 'train(epochs' in cell.source]
+    matches = [re.search(rf'^{name} = ([^#\n]+)', source, re.MULTILINE) for source in training]
+    return [ast.literal_eval(match.group(1).strip()) if match else None for match in matches]

@@ -30,11 +30,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
 from measure import peak_rss_mb  # noqa: E402 (bench/ is on the path: this file runs as a script)
+import notebook_loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
 Z_DIM = 100
 G_CHANNELS, D_CHANNELS = (128, 64, 32), (32, 64, 128)  # the notebook's layer widths, for the Keras 3 peer
-R1_WEIGHTS = {'mnist': 1.0, 'celeba': 0.0}  # the gradient penalty each training cell of the notebook sets
+R1_WEIGHTS = dict(zip(SHAPES, notebook_loader.training_cell_setting('R1_WEIGHT')))  # as each training cell sets it
 
 
 # ---------------------------------------------------------------------------------------------- child processes

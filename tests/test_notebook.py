@@ -2,12 +2,12 @@
 import contextlib
 import io
 import os
-import re
 
 import nbformat
 import pytest
 
 import helper
+import notebook_loader
 import run_notebook
 
 N_CHECKS = 6  # model_inputs, discriminator, generator, model_loss, model_opt, train
@@ -138,8 +138,6 @@ def test_an_unknown_option_is_refused(capsys):
 def test_each_training_cell_sets_its_own_gradient_penalty():
     """model_loss reads R1_WEIGHT when train builds the graph: a training cell that left it to the cell run before
     would train the digits without the penalty after the faces, or the faces with it."""
-    nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
-    training = [cell.source for cell in nb.cells if cell.cell_type == 'code' and 'train(epochs' in cell.source]
-    weights = [re.search(r'^R1_WEIGHT = (\S+)', source, re.MULTILINE) for source in training]
-    assert all(weights), 'every training cell sets R1_WEIGHT before it trains'
-    assert [float(w.group(1)) for w in weights] == [1.0, 0.0], 'digits with the penalty, faces without'
+    weights = notebook_loader.training_cell_setting('R1_WEIGHT')
+    assert None not in weights, 'every training cell sets R1_WEIGHT before it trains'
+    assert weights == [1.0, 0.0], 'digits with the penalty, faces without'
