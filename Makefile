@@ -1,14 +1,16 @@
 # make run:      set up, then execute the notebook headless into output/
 # make test:     set up, then run the test suite
 # make notebook: set up, then open the notebook in Jupyter Notebook
+# make exercise: set up, then open the learner's edition (exercise/) in Jupyter Notebook
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 # What `make notebook` opens, and extra options for it, e.g. NOTEBOOK_ARGS=--port=8889
 NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
+EXERCISE := exercise/dlnd_face_generation.ipynb
 
-.PHONY: setup run test notebook strip-outputs-on-commit quiet-kernels clean
+.PHONY: setup run test notebook exercise regenerate-exercise strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -45,6 +47,14 @@ test: $(STAMP)
 notebook: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter notebook $(NOTEBOOK) \
 		$(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(NOTEBOOK_ARGS)
+
+# The learner's edition opens like the solution; its kernel runs in exercise/, on the same data folder.
+exercise: $(STAMP)
+	$(MAKE) --no-print-directory notebook NOTEBOOK=$(EXERCISE)
+
+# The exercise is made from the solution (course/exercise.py); it refuses to overwrite changes git does not have.
+regenerate-exercise: $(STAMP)
+	$(VENV)/bin/python -m course.exercise
 
 clean:
 	rm -rf output .pytest_cache

@@ -14,6 +14,18 @@ FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_
 CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows
 
 
+def base_namespace():
+    """What the notebook's cells before the functions import: tf, np, helper, the checks as tests, pyplot, display."""
+    import matplotlib.pyplot
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    import helper
+    import problem_unittests
+    return {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'pyplot': matplotlib.pyplot,
+            'display': lambda *args, **kwargs: None}
+
+
 def notebook_functions(path=NOTEBOOK, transform=None):
     """
     Load the notebook's functions
@@ -21,15 +33,8 @@ def notebook_functions(path=NOTEBOOK, transform=None):
     :param transform: A function applied to each cell's source before it runs (None: the source as it is)
     :return: dict of the notebook's globals, model_inputs to train included
     """
-    import matplotlib.pyplot
-    import numpy as np
-    import tensorflow.compat.v1 as tf
-
-    import helper
-    import problem_unittests
     nb = nbformat.read(path, as_version=4)
-    namespace = {'tf': tf, 'np': np, 'helper': helper, 'tests': problem_unittests, 'pyplot': matplotlib.pyplot,
-                 'display': lambda *args, **kwargs: None}
+    namespace = base_namespace()
     for cell in nb.cells:
         if cell.cell_type == 'code' and any(f'def {name}(' in cell.source for name in FUNCTIONS):
             source = cell.source.split(CHECK_MARKER)[0]

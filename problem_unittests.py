@@ -1,16 +1,21 @@
 """Checks for the notebook's functions: shapes, dtypes, names, scopes, labels and training behaviour.
 
 Each check builds in a fresh graph, raises AssertionError with what was expected, what was found and with
-which inputs, and prints 'Tests Passed' when everything holds. Pass the checks the same `tf` module the
-notebook uses (`tensorflow.compat.v1`): its `variable_scope`, `trainable_variables` and `Session` are observed.
+which inputs, and prints 'Tests Passed' when everything holds. A function still as the exercise hands it out
+(returning None) is told so first, with NotImplementedYet. What a check can only guess (a style) is a
+StyleWarning, not a failure. Pass the checks the same `tf` module the notebook uses (`tensorflow.compat.v1`): its
+`variable_scope`, `trainable_variables` and `Session` are observed.
 """
 import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 
+import contextlib
 import functools
 import inspect
+import numbers
 import re
 import shutil
 import tempfile
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -26,18 +31,72 @@ _VARIABLE_SCOPE = tf.variable_scope  # the real class, kept for reading call arg
 WEIGHTED_OPS = {'Conv2D', 'Conv2DBackpropInput', 'MatMul', 'BatchMatMulV2', 'DepthwiseConv2dNative'}
 BATCH_NORM = re.compile(r'FusedBatchNorm|batch_?norm|moments', re.IGNORECASE)
 CHANNELS = (1, 3, 5)
+# What each function is for, said when it is not written yet
+TO_WRITE = {
+    'model_inputs': 'three tf.placeholder of tf.float32: the real images [None, image_width, image_height, '
+                    'image_channels], z [None, z_dim] and the learning rate (rank 0)',
+    'discriminator': "a CNN classifier inside tf.variable_scope('discriminator', reuse=reuse), returning "
+                     "(tf.sigmoid(logits), logits)",
+    'generator': "a CNN run backwards inside tf.variable_scope('generator', reuse=not is_train), ending in tf.tanh "
+                 "for 28x28xout_channel_dim images",
+    'model_loss': 'the generated images, the discriminator on the real and the generated images (reuse=True the '
+                  'second time), and the two losses from sigmoid cross-entropy',
+    'model_opt': 'the variables of tf.trainable_variables() split by scope name, and one tf.train.AdamOptimizer '
+                 'for each network',
+}
+RETURNS = {'model_inputs': '(input_real, input_z, learning_rate)', 'discriminator': '(output, logits)',
+           'model_loss': '(d_loss, g_loss)', 'model_opt': '(d_train_opt, g_train_opt)'}
+
+
+class NotImplementedYet(AssertionError, NotImplementedError):
+    """A notebook function is still the exercise's stub: its body is the TODO and a return of None."""
+
+
+class StyleWarning(UserWarning):
+    """What a check can only guess at: a choice the course advises against, which may still train."""
+
+
+def _returned(result, function):
+    """result, after checking that the function is written and returns what its docstring says."""
+    if result is None or (isinstance(result, tuple) and result and all(value is None for value in result)):
+        raise NotImplementedYet(f'{function} is not implemented yet: it returns {result!r}. Write its body in place '
+                                f'of `# TODO: Implement Function`: {TO_WRITE[function]}.')
+    if function in RETURNS:
+        count = RETURNS[function].count(',') + 1
+        _check(isinstance(result, tuple) and len(result) == count, f'{function} return',
+               f'a tuple of {count}, {RETURNS[function]}', repr(result) if not isinstance(result, tuple)
+               else f'a tuple of {len(result)}')
+    return result
+
+
+@contextlib.contextmanager
+def _reuse_explained(call, scope, fix):
+    """Turn TensorFlow's ValueError about existing or missing variables into what to pass to tf.variable_scope."""
+    try:
+        yield
+    except ValueError as error:
+        text = str(error).split('\n')[0]
+        if 'already exists' in text:
+            raise AssertionError(f"{call} created the '{scope}' variables again instead of reusing them "
+                                 f'(TensorFlow: "{text[:120]}"). {fix}') from None
+        if 'does not exist' in text:
+            raise AssertionError(f"{call} looked for '{scope}' variables to reuse before any were made "
+                                 f'(TensorFlow: "{text[:120]}"). {fix}') from None
+        raise
 
 
 def _print_success_message():
     print('Tests Passed')
 
 
-def _check(condition, check, expected, found, inputs=None):
-    """Raise an AssertionError that says which check failed, what was expected and found, and the inputs."""
+def _check(condition, check, expected, found, inputs=None, fix=None):
+    """Raise an AssertionError that says which check failed, what was expected and found, the inputs and the fix."""
     if not condition:
         message = f'{check}: expected {expected}, found {found}'
         if inputs:
             message += f' (inputs: {inputs})'
+        if fix:
+            message += f'. {fix}'
         raise AssertionError(message)
 
 
@@ -74,10 +133,10 @@ def _scope_call(scope_mock):
     return bound.arguments.get('name_or_scope'), bound.arguments.get('reuse')
 
 
-def _check_scope(scope_mock, name, reuse, check):
-    _check(scope_mock.called, f'{check}: tf.variable_scope', f"a call with '{name}'", 'no call')
+def _check_scope(scope_mock, name, reuse, check, fix):
+    _check(scope_mock.called, f'{check}: tf.variable_scope', f"a call with '{name}'", 'no call', fix)
     _check(_scope_call(scope_mock) == (name, reuse), f'{check}: tf.variable_scope arguments',
-           f"('{name}', reuse={reuse})", '({!r}, reuse={!r})'.format(*_scope_call(scope_mock)))
+           f"('{name}', reuse={reuse})", '({!r}, reuse={!r})'.format(*_scope_call(scope_mock)), fix)
 
 
 def _ops_near(start_ops, direction, cross_weighted):
@@ -110,7 +169,7 @@ def _run(fetches, feed_dict=None):
 @_in_fresh_graph
 def test_model_inputs(model_inputs):
     inputs = 'image_width=28, image_height=28, image_channels=3, z_dim=100'
-    input_img, input_z, learn_rate = model_inputs(28, 28, 3, 100)
+    input_img, input_z, learn_rate = _returned(model_inputs(28, 28, 3, 100), 'model_inputs')
 
     _check_placeholder(input_img, [None, 28, 28, 3], 'Real Input', inputs)
     _check_placeholder(input_z, [None, 100], 'Z Input', inputs)
@@ -119,13 +178,29 @@ def test_model_inputs(model_inputs):
     _print_success_message()
 
 
+DISCRIMINATOR_SCOPE = "Open the scope with tf.variable_scope('discriminator', reuse=reuse): the first call makes " \
+                      "the variables, the second (reuse=True, on the generated images) shares them"
+GENERATOR_SCOPE = "Open the scope with tf.variable_scope('generator', reuse=not is_train): the training generator " \
+                  "makes the variables, the sampling one (is_train=False) shares them"
+
+
+def _ops_in_scope(scope):
+    return [op for op in tf.get_default_graph().get_operations() if op.name.startswith(scope + '/')]
+
+
+def _warn_without(ops, op_types, network, advice):
+    if not any(op.type in op_types for op in ops):
+        warnings.warn(f'The {network} has no {advice}', StyleWarning)
+
+
 @_in_fresh_graph
 def _test_discriminator_channels(discriminator, tf_module, channels):
     inputs = f'images of shape [None, 28, 28, {channels}]'
     image = tf.placeholder(tf.float32, [None, 28, 28, channels])
     with mock.patch.object(tf_module, 'variable_scope', wraps=tf_module.variable_scope) as scope:
-        output, logits = discriminator(image)
-        _check_scope(scope, 'discriminator', False, 'Discriminator(reuse=False)')
+        with _reuse_explained('Discriminator(reuse=False)', 'discriminator', DISCRIMINATOR_SCOPE):
+            output, logits = _returned(discriminator(image), 'discriminator')
+        _check_scope(scope, 'discriminator', False, 'Discriminator(reuse=False)', DISCRIMINATOR_SCOPE)
         _check_tensor(output, [None, 1], 'Discriminator(reuse=False) output', inputs)
         _check_tensor(logits, [None, 1], 'Discriminator(reuse=False) logits', inputs)
 
@@ -133,21 +208,29 @@ def _test_discriminator_channels(discriminator, tf_module, channels):
         _check(bool(variables) and all(v.name.startswith('discriminator/') for v in variables),
                'Discriminator variables', "all under the 'discriminator/' scope", [v.name for v in variables])
         scope.reset_mock()
-        output_reuse, logits_reuse = discriminator(image, True)
-        _check_scope(scope, 'discriminator', True, 'Discriminator(reuse=True)')
+        with _reuse_explained('Discriminator(reuse=True)', 'discriminator', DISCRIMINATOR_SCOPE):
+            output_reuse, logits_reuse = _returned(discriminator(image, True), 'discriminator')
+        _check_scope(scope, 'discriminator', True, 'Discriminator(reuse=True)', DISCRIMINATOR_SCOPE)
         _check_tensor(output_reuse, [None, 1], 'Discriminator(reuse=True) output', inputs)
         _check_tensor(logits_reuse, [None, 1], 'Discriminator(reuse=True) logits', inputs)
         new_variables = sorted(set(v.name for v in tf.global_variables()) - set(v.name for v in variables))
-        _check(not new_variables, 'Discriminator(reuse=True)', 'no new variables', new_variables, inputs)
+        _check(not new_variables, 'Discriminator(reuse=True)', 'no new variables', new_variables, inputs,
+               DISCRIMINATOR_SCOPE)
 
     first_layer_bn = _batch_norm_ops(_ops_near([image.op], 'forward', cross_weighted=1))
-    _check(not first_layer_bn, 'Discriminator first layer', 'no batch normalization (the model must see the '
-           "data's true statistics)", first_layer_bn)
+    _check(not first_layer_bn, 'Discriminator first layer', 'no batch normalization', first_layer_bn,
+           fix="Normalize from the second layer on: the first layer must see the data's true statistics "
+               "(Goodfellow's GAN tutorial, p. 27)")
+    _warn_without(_ops_in_scope('discriminator'), {'LeakyRelu', 'Maximum'}, 'discriminator',
+                  'leaky ReLU (tf.nn.leaky_relu): a plain ReLU gives the generator no gradient where it is off')
 
     images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, channels))
     out, lgt = _run((output, logits), {image: images})
+    swapped = np.allclose(lgt, 1 / (1 + np.exp(-out)), atol=1e-5)
     _check(np.allclose(out, 1 / (1 + np.exp(-lgt)), atol=1e-5), 'Discriminator output',
-           'sigmoid(logits)', f'output {out.ravel()[:3]} for logits {lgt.ravel()[:3]}', inputs)
+           'sigmoid(logits)', f'output {out.ravel()[:3]} for logits {lgt.ravel()[:3]}', inputs,
+           'The output and the logits are swapped: return (tf.sigmoid(logits), logits), the probability first'
+           if swapped else 'Return (tf.sigmoid(logits), logits): the output is the probability the logits give')
 
 
 def test_discriminator(discriminator, tf_module):
@@ -161,33 +244,54 @@ def _test_generator_channels(generator, tf_module, channels):
     inputs = f'z of shape [None, 100], out_channel_dim={channels}'
     z = tf.placeholder(tf.float32, [None, 100])
     with mock.patch.object(tf_module, 'variable_scope', wraps=tf_module.variable_scope) as scope:
-        output = generator(z, channels)
-        _check_scope(scope, 'generator', False, 'Generator(is_train=True)')
-        _check_tensor(output, [None, 28, 28, channels], 'Generator(is_train=True) output', inputs)
+        with _reuse_explained('Generator(is_train=True)', 'generator', GENERATOR_SCOPE):
+            output = _returned(generator(z, channels), 'generator')
+        _check_scope(scope, 'generator', False, 'Generator(is_train=True)', GENERATOR_SCOPE)
+        _check_generated_images(output, channels, 'Generator(is_train=True) output', inputs)
 
         variables = tf.global_variables()
         _check(bool(variables) and all(v.name.startswith('generator/') for v in variables),
                'Generator variables', "all under the 'generator/' scope", [v.name for v in variables])
         scope.reset_mock()
-        sample = generator(z, channels, False)
-        _check_scope(scope, 'generator', True, 'Generator(is_train=False)')
-        _check_tensor(sample, [None, 28, 28, channels], 'Generator(is_train=False) output', inputs)
+        with _reuse_explained('Generator(is_train=False)', 'generator', GENERATOR_SCOPE):
+            sample = _returned(generator(z, channels, False), 'generator')
+        _check_scope(scope, 'generator', True, 'Generator(is_train=False)', GENERATOR_SCOPE)
+        _check_generated_images(sample, channels, 'Generator(is_train=False) output', inputs)
         new_variables = sorted(set(v.name for v in tf.global_variables()) - set(v.name for v in variables))
-        _check(not new_variables, 'Generator(is_train=False)', 'no new variables', new_variables, inputs)
+        _check(not new_variables, 'Generator(is_train=False)', 'no new variables', new_variables, inputs,
+               GENERATOR_SCOPE)
 
     output_bn = _batch_norm_ops(_ops_near([output.op], 'backward', cross_weighted=0))
-    _check(not output_bn, 'Generator output layer', 'no batch normalization', output_bn)
+    _check(not output_bn, 'Generator output layer', 'no batch normalization', output_bn,
+           fix='Normalize every layer but the last: the output must be free to take the values of real images')
+    _warn_without(_ops_in_scope('generator'), {'FusedBatchNormV3', 'FusedBatchNorm', 'Rsqrt'}, 'generator',
+                  'batch normalization (tf.layers.batch_normalization(x, training=is_train)): it keeps a deep '
+                  'generator training')
 
     batch_z = np.random.default_rng(0).uniform(-1, 1, (16, 100))
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         train_out, whole = sess.run((output, sample), {z: batch_z})
         single = sess.run(sample, {z: batch_z[:1]})  # inference mode: one z gives one image, whatever the batch
-    _check(np.abs(train_out).max() <= 1 and train_out.min() < 0 < train_out.max(), 'Generator output range',
-           'values in [-1, 1] on both sides of 0 (tanh)', f'[{train_out.min():.3f}, {train_out.max():.3f}]', inputs)
+    low, high = train_out.min(), train_out.max()
+    _check(np.abs(train_out).max() <= 1 and low < 0 < high, 'Generator output range',
+           'values in [-1, 1] on both sides of 0 (tanh)', f'[{low:.3f}, {high:.3f}]', inputs,
+           'A sigmoid at the output? End in tf.tanh: train feeds the real images in [-1, 1]' if low >= 0 else
+           'End in tf.tanh: train feeds the real images in [-1, 1]')
     _check(np.allclose(whole[:1], single, atol=1e-4), 'Generator(is_train=False)',
            'each image independent of the rest of the batch (batch normalization in inference mode)',
-           'images that change with the batch', inputs)
+           'images that change with the batch', inputs,
+           'Pass training=is_train to tf.layers.batch_normalization: drawing samples (is_train=False) normalizes '
+           'with the moving averages learnt in training, not with the batch at hand')
+
+
+def _check_generated_images(images, channels, name, inputs):
+    """The generator's images are 28x28, the size of the real ones."""
+    _check_tensor(images, [None, 28, 28, channels], name, inputs) if _shape(images) is None or \
+        _shape(images)[1:3] == [28, 28] else _check(
+            False, f'{name} shape', [None, 28, 28, channels], _shape(images), inputs,
+            "The real images are 28x28, 7x7 doubled twice: reshape a dense layer's output to 7x7xN, then double "
+            "it with two tf.layers.conv2d_transpose(..., strides=2, padding='same')")
 
 
 def test_generator(generator, tf_module):
@@ -198,6 +302,23 @@ def test_generator(generator, tf_module):
 
 def _softplus(x):
     return float(np.log1p(np.exp(x)))
+
+
+@contextlib.contextmanager
+def _labels_explained():
+    """Turn TensorFlow's complaint about labels that do not fit the logits into what to write instead."""
+    fix = 'Make each loss\'s labels with tf.ones_like(logits) or tf.zeros_like(logits): the same shape as the ' \
+          'logits, whatever the batch size'
+    try:
+        yield
+    except ValueError as error:
+        if 'must have the same shape' not in str(error):
+            raise
+        raise AssertionError(f'model_loss: labels of another shape than the logits (TensorFlow: "{error}"). '
+                             f'{fix}') from None
+    except tf.errors.InvalidArgumentError as error:
+        raise AssertionError(f'model_loss: labels of a fixed size, run on a batch of another size (TensorFlow: '
+                             f'"{error.message.splitlines()[0][:160]}"). {fix}') from None
 
 
 @_in_fresh_graph
@@ -218,8 +339,11 @@ def _test_model_loss_labels(model_loss):
         logits = tf.fill([2, 1], real_logit if images is input_real else fake_logit) + tf.reduce_sum(images) * 0
         return tf.sigmoid(logits), logits
 
-    with mock.patch.dict(model_loss.__globals__, generator=generator, discriminator=discriminator):
-        d_loss, g_loss = model_loss(input_real, input_z, 3)
+    with mock.patch.dict(model_loss.__globals__, generator=generator, discriminator=discriminator), \
+            _labels_explained():
+        d_loss, g_loss = _returned(model_loss(input_real, input_z, 3), 'model_loss')
+    _check_tensor(d_loss, [], 'Discriminator Loss', 'stand-in networks')
+    _check_tensor(g_loss, [], 'Generator Loss', 'stand-in networks')
     _check([c[1:] for c in calls['generator']] == [(3, True)], 'model_loss: generator calls',
            'one call, generator(input_z, 3) in training mode', calls['generator'])
     seen = [('input_real' if images is input_real else 'generated' if images is fake_images else 'other', reuse)
@@ -227,17 +351,24 @@ def _test_model_loss_labels(model_loss):
     _check(sorted(seen, key=str) == sorted([('input_real', False), ('generated', True)], key=str) or
            sorted(seen, key=str) == sorted([('input_real', True), ('generated', False)], key=str),
            'model_loss: discriminator calls', 'one on input_real and one on the generated images, '
-           'the second with reuse=True', seen)
+           'the second with reuse=True', seen, fix='The second call shares the first one\'s variables: '
+           'discriminator(input_real), then discriminator(generated_images, reuse=True)')
 
-    d_value, g_value = _run((d_loss, g_loss), {input_real: np.zeros((2, 28, 28, 3)), input_z: np.zeros((2, 100))})
+    with _labels_explained():
+        d_value, g_value = _run((d_loss, g_loss), {input_real: np.zeros((2, 28, 28, 3)),
+                                                   input_z: np.zeros((2, 100))})
     inputs = f'discriminator logits {real_logit} on real images and {fake_logit} on generated ones'
     _check(np.isclose(g_value, _softplus(-fake_logit), atol=1e-4), 'model_loss: g_loss',
-           f'cross-entropy of generated images against label 1 = {_softplus(-fake_logit):.4f}', g_value, inputs)
+           f'cross-entropy of generated images against label 1 = {_softplus(-fake_logit):.4f}', g_value, inputs,
+           'The generator wins when the discriminator takes its images for real: score the generated images '
+           'against label 1 (tf.ones_like)')
     # d_loss = xe(real_logit, label_real) + xe(fake_logit, 0); xe(x, y) = softplus(x) - x * y
     label_real = (_softplus(real_logit) + _softplus(fake_logit) - d_value) / real_logit
     _check(0.7 <= label_real <= 1.0 + 1e-4, 'model_loss: d_loss', 'real images labelled 1 (or smoothed to '
            '0.7-1.0) and generated images labelled 0', f'd_loss {d_value:.4f}, which means a real label of '
-           f'{label_real:.3f} with label 0 for generated images', inputs)
+           f'{label_real:.3f} with label 0 for generated images', inputs,
+           'd_loss is d_loss_real (real images against label 1, tf.ones_like) plus d_loss_fake (generated '
+           'images against label 0, tf.zeros_like): the discriminator learns to tell them apart')
 
 
 @_in_fresh_graph
@@ -246,18 +377,27 @@ def _test_model_loss_networks(model_loss):
     inputs = f'input_real [None, 28, 28, {out_channel_dim}], input_z [None, 100], out_channel_dim={out_channel_dim}'
     input_real = tf.placeholder(tf.float32, [None, 28, 28, out_channel_dim])
     input_z = tf.placeholder(tf.float32, [None, 100])
-    d_loss, g_loss = model_loss(input_real, input_z, out_channel_dim)
+    with _reuse_explained('model_loss', 'discriminator', "Call discriminator(generated_images, reuse=True) the "
+                          "second time, so that both calls share one discriminator"), _labels_explained():
+        try:
+            d_loss, g_loss = model_loss(input_real, input_z, out_channel_dim)
+        except (TypeError, ValueError) as error:  # the networks' None where a tensor was due
+            if isinstance(error, ValueError) and 'None values not supported' not in str(error):
+                raise
+            raise AssertionError(f'model_loss could not use the notebook\'s generator and discriminator '
+                                 f'({type(error).__name__}: {error}). Make their checks pass first') from None
     _check_tensor(d_loss, [], 'Discriminator Loss', inputs)
     _check_tensor(g_loss, [], 'Generator Loss', inputs)
     rng = np.random.default_rng(0)
-    values = _run((d_loss, g_loss), {input_real: rng.uniform(-1, 1, (8, 28, 28, out_channel_dim)),
-                                     input_z: rng.uniform(-1, 1, (8, 100))})
+    with _labels_explained():
+        values = _run((d_loss, g_loss), {input_real: rng.uniform(-1, 1, (8, 28, 28, out_channel_dim)),
+                                         input_z: rng.uniform(-1, 1, (8, 100))})
     _check(np.all(np.isfinite(values)), 'model_loss values', 'finite numbers', values, inputs)
 
 
 def test_model_loss(model_loss):
+    _test_model_loss_labels(model_loss)  # stand-in networks: works before the learner's networks do
     _test_model_loss_networks(model_loss)
-    _test_model_loss_labels(model_loss)
     _print_success_message()
 
 
@@ -276,10 +416,21 @@ def test_model_opt(model_opt, tf_module):
     d_loss = tf.reduce_mean(tf.square(d_out - 1) + tf.square(g_out) * 0.1)
     g_loss = tf.reduce_mean(tf.square(g_out + 1) + tf.square(d_out) * 0.1)
     learning_rate = tf.placeholder(tf.float32, ())
+    scope_names = "Keep the variables whose names start with the scope names, var.name.startswith('discriminator')" \
+                  " and var.name.startswith('generator')"
 
     with mock.patch.object(tf_module, 'trainable_variables', wraps=tf_module.trainable_variables) as trainable:
-        d_train_opt, g_train_opt = model_opt(d_loss, g_loss, learning_rate, 0.5)
-    _check(trainable.called, 'model_opt', 'a call to tf.trainable_variables()', 'no call')
+        try:
+            d_train_opt, g_train_opt = _returned(model_opt(d_loss, g_loss, learning_rate, 0.5), 'model_opt')
+        except ValueError as error:
+            if 'No variables to optimize' not in str(error):
+                raise
+            raise AssertionError(f'model_opt: no variables to optimize for one of the networks (TensorFlow: '
+                                 f'"{error}"), so the filter matched none of '
+                                 f'{[v.name for v in tf.trainable_variables()]}. {scope_names}') from None
+    _check(trainable.called, 'model_opt', 'a call to tf.trainable_variables()', 'no call',
+           fix='Take the weights from tf.trainable_variables(): tf.global_variables() holds batch normalization\'s '
+               'moving averages too, which no optimizer may change')
     _check(isinstance(d_train_opt, tf.Operation), 'Discriminator Training Operation type', 'a tf.Operation',
            type(d_train_opt).__name__)
     _check(isinstance(g_train_opt, tf.Operation), 'Generator Training Operation type', 'a tf.Operation',
@@ -299,11 +450,14 @@ def test_model_opt(model_opt, tf_module):
             changed = {v.name for v, b, a in zip(weights + moving, before, after) if not np.array_equal(b, a)}
             wrong = sorted(v.name for v in weights if (v.name in changed) != (scope_of(v) == network))
             _check(not wrong, f'{network} training operation', f'to update every {network} weight and no '
-                   f'other', f'these wrong: {wrong}', inputs)
+                   f'other', f'these wrong: {wrong}', inputs, f'Give each optimizer its own network\'s variables '
+                   f'(var_list=...). {scope_names}')
             stale = [v.name for v in moving if scope_of(v) == network and v.name not in changed]
-            _check(not stale, f'{network} training operation', 'to update batch normalization moving averages '
-                   '(run it under tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)))',
-                   f'unchanged: {stale}', inputs)
+            _check(not stale, f'{network} training operation', 'to update batch normalization moving averages',
+                   f'unchanged: {stale}', inputs,
+                   'Build the optimizers under tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)): '
+                   'those ops update the moving averages and nothing else runs them, so without them the sampling '
+                   'generator normalizes with the statistics it started with')
 
     _print_success_message()
 
@@ -323,6 +477,15 @@ class _FakeData:
             yield batch
 
 
+def _recording(calls, name, function):
+    """function, with each call's arguments appended to calls[name]."""
+    @functools.wraps(function)
+    def record(*args, **kwargs):
+        calls.setdefault(name, []).append(inspect.signature(function).bind(*args, **kwargs).arguments)
+        return function(*args, **kwargs)
+    return record
+
+
 @_in_fresh_graph
 def test_train(train, tf_module):
     """A short run on tiny fake data: every batch reaches the networks, doubled to [-1, 1]."""
@@ -338,12 +501,14 @@ def test_train(train, tf_module):
                     fed.append(np.asarray(value))
             return super().run(fetches, feed_dict, **kwargs)
 
-    shown = []
+    shown, calls = [], {}
     globals_ = train.__globals__
     # Grids drawn during this check would only clutter the notebook: record the calls instead.
     stubs = {'show_generator_output': lambda sess, n, input_z, channels, *rest: shown.append(n) or
              np.zeros((n, 28, 28, channels), np.float32), 'display': lambda *args, **kwargs: None}
     stubs = {name: stub for name, stub in stubs.items() if name in globals_}
+    stubs.update({name: _recording(calls, name, globals_[name]) for name in ('model_inputs', 'model_loss', 'model_opt')
+                  if callable(globals_.get(name))})
     inputs = 'epoch_count=2, batch_size=4, z_dim=8, 2 batches per epoch in [-0.5, 0.5], data_shape (8, 28, 28, 1)'
     # A train that keeps its run on disk (a TrainingRun) gets a temporary folder, not the learner's output folder.
     run_dir = tempfile.mkdtemp(prefix='test_train-')
@@ -354,13 +519,29 @@ def test_train(train, tf_module):
             train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L', **keep_run)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
+    if not fed and not calls:
+        raise NotImplementedYet('train is not implemented yet: no batch reached the networks. Write `# TODO: Build '
+                                'Model` (model_inputs, model_loss and model_opt) and `# TODO: Train Model` (one '
+                                'sess.run of both training ops per batch, fed the batch times 2, z and the learning '
+                                'rate).')
+    for name in ('model_inputs', 'model_loss', 'model_opt'):
+        _check(name not in stubs or len(calls.get(name, [])) == 1, f'train: {name} calls', 'one, to build the model',
+               len(calls.get(name, [])), inputs)
+    rate = calls['model_opt'][0]['learning_rate'] if calls.get('model_opt') else None
+    _check(not isinstance(rate, numbers.Number), 'train: model_opt\'s learning_rate',
+           'the learning-rate placeholder of model_inputs', f'the number {rate!r}', inputs,
+           'Pass the placeholder to model_opt and feed the number in sess.run\'s feed_dict: the rate can then change '
+           'between batches without building the graph again')
     _check(data.calls == 2, 'train: get_batches calls', 'one per epoch (2)', data.calls, inputs)
     _check(len(fed) >= 4, 'train: batches fed to the networks', 'at least 4 (2 epochs x 2 batches)', len(fed),
-           inputs)
+           inputs, 'Run both training ops for every batch of every epoch (`# TODO: Train Model`)')
     low, high = min(f.min() for f in fed), max(f.max() for f in fed)
     _check(np.isclose(low, -1) and np.isclose(high, 1), 'train: real images fed',
-           'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs)
-    _check('show_generator_output' not in stubs or shown, 'train: show_generator_output', 'at least one grid of generated images',
-           'no call', inputs)
+           'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs,
+           'get_batches yields values in [-0.5, 0.5]: feed batch_images * 2, or the discriminator tells real from '
+           'generated by their range and the samples come out grey')
+    _check('show_generator_output' not in stubs or shown, 'train: show_generator_output',
+           'at least one grid of generated images', 'no call', inputs,
+           'Call show_generator_output every few hundred batches (when run.grid_due()) to see the generator learn')
 
     _print_success_message()

@@ -69,7 +69,7 @@ class TrainingRun:
         """
         self.total_steps = min(total_steps, self.max_steps or total_steps)
         self._prepare_folder()
-        self._saver = tf.train.Saver(max_to_keep=2)
+        self._saver = tf.train.Saver(max_to_keep=2, allow_empty=True)  # a train not written yet has no variables
         with tf.Session(config=session_settings.session_config(self.bfloat16)) as sess, self._progress_bar():
             self._sess = sess
             sess.run(tf.global_variables_initializer())
@@ -201,6 +201,35 @@ class TrainingRun:
         images_square_grid(images, _image_mode(images)).save(self._path('samples.png'))
 
 
+def saved_samples(run_dir):
+    """The final images train kept in run_dir (samples.npy), or None with one line saying what is missing."""
+    path = os.path.join(run_dir, 'samples.npy')
+    if not os.path.isfile(path):
+        print(f'No samples in {run_dir}: train keeps 1,000 generated images there with run.save_samples(images) '
+              f'at its end (run the training cell first).')
+        return None
+    return np.load(path)
+
+
+def last_checkpoint(run_dir):
+    """The newest checkpoint in run_dir, or None with one line saying what is missing."""
+    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, 'checkpoints'))
+    if checkpoint is None:
+        print(f'No checkpoint in {os.path.join(run_dir, "checkpoints")}: train keeps one when it trains inside '
+              f'`with run.session(...)` (run the training cell first).')
+    return checkpoint
+
+
+def noise_input(graph):
+    """The z placeholder of a graph restored from a checkpoint: model_inputs' only placeholder of rank 2."""
+    placeholders = [op.outputs[0] for op in graph.get_operations()
+                    if op.type == 'Placeholder' and op.outputs[0].shape.ndims == 2]
+    if len(placeholders) != 1:
+        raise ValueError(f'Expected one placeholder of rank 2 (input_z of model_inputs) in the checkpoint\'s graph, '
+                         f'found {[p.name for p in placeholders]}')
+    return placeholders[0]
+
+
 def _image_mode(images):
     return 'L' if np.shape(images)[-1] == 1 else 'RGB'
 
@@ -224,9 +253,12 @@ def smooth(values, window=50):
 def plot_losses(losses):
     """A matplotlib figure of the discriminator and generator losses, raw and smoothed."""
     from matplotlib.figure import Figure
-    steps, d_loss, g_loss = np.array(losses, dtype=np.float64).T
     figure = Figure(figsize=(8, 4))
     axes = figure.subplots()
+    if not losses:
+        axes.set_title('No losses: train records them with run.record(d_loss, g_loss) after each batch')
+        return figure
+    steps, d_loss, g_loss = np.array(losses, dtype=np.float64).T
     for values, name, colour in ((d_loss, 'Discriminator', 'tab:blue'), (g_loss, 'Generator', 'tab:orange')):
         axes.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
         axes.plot(steps, smooth(values), color=colour, label=f'{name} (moving average)')

@@ -198,6 +198,14 @@ def nb():
     return notebook_loader.notebook_functions()
 
 
+@pytest.fixture(scope='session')
+def exercise_nb():
+    """The learner's edition's function cells (the 2017 stubs), executed into one namespace."""
+    import notebook_loader
+    from course import exercise
+    return notebook_loader.notebook_functions(exercise.EXERCISE)
+
+
 def bind(function, nb):
     """A broken implementation that sees the notebook's globals, as a cell of the notebook would."""
     return type(function)(function.__code__, {**function.__globals__, **nb}, function.__name__,

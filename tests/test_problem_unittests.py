@@ -6,16 +6,38 @@ import tensorflow.compat.v1 as tf
 import problem_unittests as checks
 from conftest import bind
 
+CHECKS = [('test_model_inputs', 'model_inputs'), ('test_discriminator', 'discriminator'),
+          ('test_generator', 'generator'), ('test_model_loss', 'model_loss'), ('test_model_opt', 'model_opt'),
+          ('test_train', 'train')]
 
-@pytest.mark.parametrize('check, function', [
-    ('test_model_inputs', 'model_inputs'), ('test_discriminator', 'discriminator'),
-    ('test_generator', 'generator'), ('test_model_loss', 'model_loss'), ('test_model_opt', 'model_opt'),
-    ('test_train', 'train'),
-])
-def test_notebook_functions_pass(nb, check, function, capsys):
-    args = (nb[function],) if check in ('test_model_inputs', 'test_model_loss') else (nb[function], tf)
+
+def run_check(check, function):
+    """Call a check as the notebook's cell does."""
+    args = (function,) if check in ('test_model_inputs', 'test_model_loss') else (function, tf)
     getattr(checks, check)(*args)
+
+
+@pytest.mark.parametrize('check, function', CHECKS)
+def test_notebook_functions_pass(nb, check, function, capsys):
+    run_check(check, nb[function])
     assert capsys.readouterr().out.strip().endswith('Tests Passed')
+
+
+@pytest.mark.parametrize('check, function', CHECKS)
+def test_every_stub_of_the_exercise_is_not_implemented_yet(exercise_nb, check, function):
+    """The learner's first run stops at each check with the sentence that names the function to write, even where
+    the functions it builds on are stubs too."""
+    with pytest.raises(checks.NotImplementedYet, match=rf'^{function} is not implemented yet: ') as raised:
+        run_check(check, exercise_nb[function])
+    assert 'TODO' in str(raised.value)
+
+
+def test_a_bare_return_none_is_not_implemented_yet_and_a_single_value_is_not_a_tuple():
+    with pytest.raises(checks.NotImplementedYet, match=r'^discriminator is not implemented yet: it returns None'):
+        checks.test_discriminator(lambda images, reuse=False: None, tf)
+    with pytest.raises(AssertionError, match=r'discriminator return: expected a tuple of 2, \(output, logits\), '
+                                             r'found <tf.Tensor'):
+        checks.test_discriminator(lambda images, reuse=False: tf.reduce_mean(images, axis=[1, 2]), tf)
 
 
 # ---------------------------------------------------------------------------------------------- model_inputs
@@ -79,12 +101,31 @@ def discriminator_wrong_shape(images, reuse=False):
         return tf.sigmoid(logits), logits
 
 
+def discriminator_reuse_always_false(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=False):
+        logits = tf.layers.dense(tf.layers.flatten(images), 1)
+        return tf.sigmoid(logits), logits
+
+
+def discriminator_output_and_logits_swapped(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        logits = tf.layers.dense(tf.layers.flatten(images), 1)
+        return logits, tf.sigmoid(logits)
+
+
 @pytest.mark.parametrize('broken, message', [
+    (discriminator_reuse_always_false, r"Discriminator\(reuse=True\) created the 'discriminator' variables again "
+                                       r"instead of reusing them \(TensorFlow: .Variable discriminator/dense/kernel "
+                                       r"already exists.*Open the scope with tf.variable_scope\('discriminator', "
+                                       r"reuse=reuse\)"),
+    (discriminator_output_and_logits_swapped, r'Discriminator output: expected sigmoid\(logits\).*The output and '
+                                              r'the logits are swapped: return \(tf.sigmoid\(logits\), logits\)'),
     (discriminator_wrong_scope, r"tf.variable_scope arguments: expected \('discriminator', reuse=False\), "
                                 r"found \('critic', reuse=False\)"),
     (discriminator_reuse_ignored, r"Discriminator\(reuse=False\): tf.variable_scope arguments: expected "
                                   r"\('discriminator', reuse=False\), found \('discriminator', reuse=None\)"),
-    (discriminator_batch_norm_first, 'Discriminator first layer: expected no batch normalization'),
+    (discriminator_batch_norm_first, "Discriminator first layer: expected no batch normalization.*the first layer "
+                                     "must see the data's true statistics"),
     (discriminator_returns_logits_twice, r'Discriminator output: expected sigmoid\(logits\)'),
     (discriminator_wrong_shape, r'output rank: expected 2, found 4'),
 ])
@@ -93,10 +134,23 @@ def test_discriminator_check_fails(broken, message):
         checks.test_discriminator(broken, tf)
 
 
+def discriminator_relu(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.nn.relu(tf.layers.conv2d(images, 8, 5, strides=2, padding='same'))
+        logits = tf.layers.dense(tf.layers.flatten(x), 1)
+        return tf.sigmoid(logits), logits
+
+
+def test_a_discriminator_without_leaky_relu_passes_with_a_warning(capsys):
+    with pytest.warns(checks.StyleWarning, match='The discriminator has no leaky ReLU'):
+        checks.test_discriminator(discriminator_relu, tf)
+    assert capsys.readouterr().out.strip() == 'Tests Passed'
+
+
 # ---------------------------------------------------------------------------------------------- generator
 
-def generator_layers(z, out_channel_dim, is_train, output_activation=tf.tanh, output_bn=False):
-    x = tf.reshape(tf.layers.dense(z, 7 * 7 * 16), (-1, 7, 7, 16))
+def generator_layers(z, out_channel_dim, is_train, output_activation=tf.tanh, output_bn=False, start=7):
+    x = tf.reshape(tf.layers.dense(z, start * start * 16), (-1, start, start, 16))
     x = tf.nn.leaky_relu(tf.layers.batch_normalization(x, training=is_train))
     x = tf.layers.conv2d_transpose(x, out_channel_dim, 5, strides=4, padding='same')
     if output_bn:
@@ -134,12 +188,36 @@ def generator_three_channels(z, out_channel_dim, is_train=True):
         return generator_layers(z, 3, is_train)
 
 
+def generator_reuse_is_train_itself(z, out_channel_dim, is_train=True):
+    with tf.variable_scope('generator', reuse=is_train):
+        return generator_layers(z, out_channel_dim, is_train)
+
+
+def generator_14x14(z, out_channel_dim, is_train=True):
+    with tf.variable_scope('generator', reuse=not is_train):
+        x = tf.reshape(tf.layers.dense(z, 7 * 7 * 16), (-1, 7, 7, 16))
+        return tf.tanh(tf.layers.conv2d_transpose(x, out_channel_dim, 5, strides=2, padding='same'))
+
+
+def generator_32x32(z, out_channel_dim, is_train=True):
+    with tf.variable_scope('generator', reuse=not is_train):
+        return generator_layers(z, out_channel_dim, is_train, start=8)
+
+
 @pytest.mark.parametrize('broken, message', [
+    (generator_reuse_is_train_itself, r"Generator\(is_train=True\) looked for 'generator' variables to reuse before "
+                                      r"any were made \(TensorFlow: .Variable generator/dense/kernel does not exist.*"
+                                      r"tf.variable_scope\('generator', reuse=not is_train\)"),
+    (generator_14x14, r'Generator\(is_train=True\) output shape: expected \[None, 28, 28, 1\], found \[None, 14, '
+                      r'14, 1\].*7x7 doubled twice'),
+    (generator_32x32, r'output shape: expected \[None, 28, 28, 1\], found \[None, 32, 32, 1\].*7x7 doubled twice'),
     (generator_wrong_scope, r"expected \('generator', reuse=False\), found \('gen', reuse=False\)"),
     (generator_reuse_is_train, r"expected \('generator', reuse=False\), found \('generator', reuse=<_ReuseMode"),
-    (generator_sigmoid, r'Generator output range: expected values in \[-1, 1\] on both sides of 0'),
-    (generator_batch_norm_output, 'Generator output layer: expected no batch normalization'),
-    (generator_always_training, 'expected each image independent of the rest of the batch'),
+    (generator_sigmoid, r'Generator output range: expected values in \[-1, 1\] on both sides of 0.*A sigmoid at the '
+                        r'output\? End in tf.tanh'),
+    (generator_batch_norm_output, 'Generator output layer: expected no batch normalization.*free to take the values'),
+    (generator_always_training, 'expected each image independent of the rest of the batch.*Pass training=is_train '
+                                'to tf.layers.batch_normalization'),
     (generator_three_channels, r'output shape: expected \[None, 28, 28, 1\], found \[None, 28, 28, 3\]'),
 ])
 def test_generator_check_fails(broken, message):
@@ -177,7 +255,36 @@ def loss_not_scalar(input_real, input_z, out_channel_dim):
             xe(logits=fake_logits, labels=tf.ones_like(fake_logits)))
 
 
+def loss_labels_of_one_value(input_real, input_z, out_channel_dim):
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    _, real_logits = discriminator(input_real)  # noqa: F821
+    _, fake_logits = discriminator(fake, reuse=True)  # noqa: F821
+    xe = tf.nn.sigmoid_cross_entropy_with_logits
+    d_loss = tf.reduce_mean(xe(logits=real_logits, labels=tf.ones([1]))) + \
+        tf.reduce_mean(xe(logits=fake_logits, labels=tf.zeros([1])))
+    return d_loss, tf.reduce_mean(xe(logits=fake_logits, labels=tf.ones([1])))
+
+
+def loss_second_discriminator_not_reused(input_real, input_z, out_channel_dim):
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    _, real_logits = discriminator(input_real)  # noqa: F821
+    _, fake_logits = discriminator(fake)  # noqa: F821
+    return xent(real_logits, 1.0) + xent(fake_logits, 0.0), xent(fake_logits, 1.0)
+
+
+def loss_of_stub_networks(input_real, input_z, out_channel_dim):
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    _, real_logits = discriminator(input_real)  # noqa: F821
+    _, fake_logits = discriminator(fake, reuse=True)  # noqa: F821
+    return xent(real_logits, 1.0) + xent(fake_logits, 0.0), xent(fake_logits, 1.0)
+
+
 @pytest.mark.parametrize('broken, message', [
+    (loss_labels_of_one_value, r'model_loss: labels of another shape than the logits \(TensorFlow: .`logits` and '
+                               r'`labels` must have the same shape.*tf.ones_like\(logits\) or tf.zeros_like'),
+    (loss_second_discriminator_not_reused, r'model_loss: discriminator calls: expected one on input_real and one on '
+                                           r'the generated images, the second with reuse=True.*discriminator\('
+                                           r'generated_images, reuse=True\)'),
     (loss_swapped_labels, r'model_loss: d_loss: expected real images labelled 1 .* real label of -0.500'),
     (loss_generator_label_zero, r'model_loss: g_loss: expected cross-entropy of generated images against label 1'),
     (loss_not_scalar, r'Discriminator Loss rank: expected 0, found 2'),
@@ -185,6 +292,12 @@ def loss_not_scalar(input_real, input_z, out_channel_dim):
 def test_model_loss_check_fails(nb, broken, message):
     with pytest.raises(AssertionError, match=message):
         checks.test_model_loss(bind(broken, nb))
+
+
+def test_a_model_loss_on_unwritten_networks_says_to_write_them_first(exercise_nb):
+    with pytest.raises(AssertionError, match=r"model_loss could not use the notebook's generator and discriminator "
+                                             r"\((TypeError|ValueError): .*\). Make their checks pass first"):
+        checks.test_model_loss(bind(loss_of_stub_networks, exercise_nb))
 
 
 # ---------------------------------------------------------------------------------------------- model_opt
@@ -213,10 +326,23 @@ def opt_global_variables(d_loss, g_loss, learning_rate, beta1):
                 tf.train.AdamOptimizer(learning_rate, beta1).minimize(g_loss, var_list=g_vars))
 
 
+def opt_lesson_prefixes(d_loss, g_loss, learning_rate, beta1):
+    t_vars = tf.trainable_variables()
+    d_vars = [v for v in t_vars if v.name.startswith('d_')]
+    g_vars = [v for v in t_vars if v.name.startswith('g_')]
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        return (tf.train.AdamOptimizer(learning_rate, beta1).minimize(d_loss, var_list=d_vars),
+                tf.train.AdamOptimizer(learning_rate, beta1).minimize(g_loss, var_list=g_vars))
+
+
 @pytest.mark.parametrize('broken, message', [
+    (opt_lesson_prefixes, r"model_opt: no variables to optimize for one of the networks \(TensorFlow: .No variables "
+                          r"to optimize.*\['discriminator/dense/kernel:0'.*var.name.startswith\('discriminator'\)"),
+    (lambda d_loss, g_loss, learning_rate, beta1: (None, None), r'^model_opt is not implemented yet'),
     (opt_one_optimizer_for_all, r'discriminator training operation: expected to update every discriminator '
                                 r'weight and no other, found these wrong: \[.generator/'),
-    (opt_without_update_ops, 'expected to update batch normalization moving averages'),
+    (opt_without_update_ops, 'expected to update batch normalization moving averages.*Build the optimizers under '
+                             r'tf.control_dependencies\(tf.get_collection\(tf.GraphKeys.UPDATE_OPS\)\)'),
     (opt_global_variables, r'model_opt: expected a call to tf.trainable_variables\(\), found no call'),
 ])
 def test_model_opt_check_fails(broken, message):
@@ -226,13 +352,14 @@ def test_model_opt_check_fails(broken, message):
 
 # ---------------------------------------------------------------------------------------------- train
 
-def broken_train(nb, scale, epochs=None):
-    """A train that feeds batches times `scale` and runs `epochs` epochs (None: as asked)."""
+def broken_train(nb, scale, epochs=None, rate_placeholder=True):
+    """A train that feeds batches times `scale`, runs `epochs` epochs (None: as asked) and gives model_opt the
+    learning-rate placeholder (or the number)."""
     def train(epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape, data_image_mode):
         _, width, height, channels = data_shape
-        input_real, input_z, lr = nb['model_inputs'](width, height, channels, z_dim)
-        d_loss, g_loss = nb['model_loss'](input_real, input_z, channels)
-        d_opt, g_opt = nb['model_opt'](d_loss, g_loss, lr, beta1)
+        input_real, input_z, lr = model_inputs(width, height, channels, z_dim)  # noqa: F821 (bound by bind)
+        d_loss, g_loss = model_loss(input_real, input_z, channels)  # noqa: F821
+        d_opt, g_opt = model_opt(d_loss, g_loss, lr if rate_placeholder else learning_rate, beta1)  # noqa: F821
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             for _ in range(epochs or epoch_count):
@@ -243,10 +370,17 @@ def broken_train(nb, scale, epochs=None):
 
 
 @pytest.mark.parametrize('scale, epochs, message', [
-    (1, None, r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\]'),
+    (1, None, r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\].*feed batch_images \* 2, '
+              r'or .* the samples come out grey'),
     (2, 1, r'train: get_batches calls: expected one per epoch \(2\), found 1'),
     (2, None, r'train: show_generator_output: expected at least one grid of generated images, found no call'),
 ])
 def test_train_check_fails(nb, scale, epochs, message):
     with pytest.raises(AssertionError, match=message):
         checks.test_train(bind(broken_train(nb, scale, epochs), nb), tf)
+
+
+def test_train_check_fails_on_a_number_for_the_learning_rate_placeholder(nb):
+    with pytest.raises(AssertionError, match=r"train: model_opt's learning_rate: expected the learning-rate "
+                                             r"placeholder of model_inputs, found the number 0.0002"):
+        checks.test_train(bind(broken_train(nb, 2, rate_placeholder=False), nb), tf)

@@ -1,0 +1,1 @@
+../problem_unittests.py
