@@ -2,6 +2,7 @@
 # make test:     set up, then run the test suite
 # make notebook: set up, then open the notebook in Jupyter Notebook
 # make exercise: set up, then open the learner's edition (exercise/) in Jupyter Notebook
+# make review NOTEBOOK=path [TRAIN=1]: the course's rubric over a notebook handed in
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
@@ -10,7 +11,7 @@ NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
 EXERCISE := exercise/dlnd_face_generation.ipynb
 
-.PHONY: setup run test notebook exercise regenerate-exercise strip-outputs-on-commit quiet-kernels clean
+.PHONY: setup run test notebook exercise regenerate-exercise review strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -55,6 +56,10 @@ exercise: $(STAMP)
 # The exercise is made from the solution (course/exercise.py); it refuses to overwrite changes git does not have.
 regenerate-exercise: $(STAMP)
 	$(VENV)/bin/python -m course.exercise
+
+# The rubric over NOTEBOOK (default: the solution) by this project's checks; TRAIN=1 trains for a few minutes too.
+review: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/python -m course.review $(NOTEBOOK) $(if $(filter 1,$(TRAIN)),--train)
 
 clean:
 	rm -rf output .pytest_cache

@@ -1,0 +1,181 @@
+"""The review: the course's rubric over a notebook handed in, by this project's own checks, whatever it holds."""
+import re
+import subprocess
+
+import nbformat
+import pytest
+
+import helper
+from course import exercise, review
+
+MODEL_LINES = ['model_inputs is implemented correctly', 'discriminator is implemented correctly',
+               'generator is implemented correctly', 'model_loss is implemented correctly',
+               'model_opt is implemented correctly',
+               'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output']
+
+
+def results(lines):
+    """{rubric line: (result, message)} of the PASS/FAIL lines."""
+    return {line.rubric: (line.result, line.message) for line in lines if line.result in ('PASS', 'FAIL')}
+
+
+def solution_without_markers():
+    nb = nbformat.read(exercise.SOLUTION, as_version=4)
+    for cell in nb.cells:
+        cell.source = '\n'.join(line for line in cell.source.split('\n') if 'SOLUTION' not in line)
+    return nb
+
+
+def filled_in_exercise():
+    """The exercise with the solution's bodies and hyperparameters pasted back into its cells."""
+    learners = nbformat.read(exercise.EXERCISE, as_version=4)
+    solved = {cell.id: cell.source for cell in solution_without_markers().cells}
+    for cell in learners.cells:
+        if cell.cell_type == 'code' and 'TODO' in cell.source or 'batch_size = None' in cell.source:
+            cell.source = solved[cell.id]
+    return learners
+
+
+def write(tmp_path, nb, name='dlnd_face_generation.ipynb'):
+    path = tmp_path / name
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def with_changed_cell(function, old, new):
+    """The solution with one function's cell edited: old (which must be there) replaced by new."""
+    nb = solution_without_markers()
+    cell = next(c for c in nb.cells if c.cell_type == 'code' and f'def {function}(' in c.source)
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new, 1)
+    return nb
+
+
+def test_the_solution_passes_every_line():
+    lines = review.review(exercise.SOLUTION)
+    assert review.passed(lines)
+    assert all(results(lines)[rubric][0] == 'PASS' for rubric in MODEL_LINES + ['All the unit tests pass'])
+    assert 'MNIST: batch_size 64, z_dim 100, learning_rate 0.0005, beta1 0.5' in \
+        results(lines)['The hyperparameters are reasonable'][1]
+    assert [line.result for line in lines if line.result not in ('PASS', 'FAIL')] == ['REVIEW']
+
+
+def test_the_exercise_as_handed_out_fails_each_function_as_not_implemented_yet():
+    lines = review.review(exercise.EXERCISE)
+    assert not review.passed(lines)
+    for rubric, function in zip(MODEL_LINES, [name for name, _ in review.MODEL_CHECKS]):
+        result, message = results(lines)[rubric]
+        assert result == 'FAIL' and message.startswith(f'{function} is not implemented yet'), rubric
+        assert 'fix' not in message.split('.')[-1], 'a function not written yet is its own cause'
+    assert results(lines)['The hyperparameters are reasonable'] == (
+        'FAIL', 'not set: MNIST: batch_size, z_dim, learning_rate, beta1; CelebA: batch_size, z_dim, learning_rate, '
+                'beta1. Choose them above the DON\'T MODIFY line of the MNIST and CelebA cells')
+
+
+def test_the_exercise_filled_in_with_the_solutions_bodies_passes(tmp_path):
+    path = write(tmp_path, filled_in_exercise())
+    before = open(path, 'rb').read()
+    lines = review.review(path)
+    assert review.passed(lines), review.format_lines(lines)
+    assert open(path, 'rb').read() == before, 'the review never writes to the notebook'
+
+
+@pytest.mark.parametrize('function, old, new, failing', [
+    ('train', 'input_real: batch_images * 2', 'input_real: batch_images',
+     {MODEL_LINES[5]: r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\]'}),
+    ('discriminator', "x = tf.nn.leaky_relu(x, LEAK)", "x = tf.nn.leaky_relu(tf.layers.batch_normalization(x, "
+                                                       "training=True), LEAK)",
+     {MODEL_LINES[1]: 'Discriminator first layer: expected no batch normalization'}),
+    ('generator', "reuse=not is_train", "reuse=is_train",
+     {MODEL_LINES[2]: r"Generator\(is_train=True\) looked for 'generator' variables to reuse",
+      MODEL_LINES[3]: '^fails only because generator fails: fix it first$',
+      MODEL_LINES[5]: '^fails only because generator, model_loss fail: fix them first$'}),
+])
+def test_one_mistake_fails_its_line_and_names_the_cause_in_the_lines_it_breaks(tmp_path, function, old, new,
+                                                                               failing):
+    lines = review.review(write(tmp_path, with_changed_cell(function, old, new)))
+    found = {rubric: message for rubric, (result, message) in results(lines).items()
+             if result == 'FAIL' and rubric != 'All the unit tests pass'}
+    assert set(found) == set(failing)
+    for rubric, pattern in failing.items():
+        assert re.search(pattern, found[rubric]), found[rubric]
+    assert results(lines)['All the unit tests pass'][0] == 'FAIL'
+
+
+def test_a_check_that_only_guesses_and_an_odd_hyperparameter_are_warnings(tmp_path):
+    nb = with_changed_cell('discriminator', 'x = tf.nn.leaky_relu(x, LEAK)', 'x = tf.nn.relu(x)')
+    for old, new in (('x = tf.nn.leaky_relu(tf.layers.batch_normalization(x, training=True), LEAK)',
+                      'x = tf.nn.relu(tf.layers.batch_normalization(x, training=True))'),):
+        cell = next(c for c in nb.cells if 'def discriminator(' in c.source)
+        cell.source = cell.source.replace(old, new)
+    mnist = next(c for c in nb.cells if "helper.Dataset('mnist'" in c.source)
+    mnist.source = mnist.source.replace('batch_size = 64', 'batch_size = 512')
+    lines = review.review(write(tmp_path, nb))
+    assert review.passed(lines)
+    warnings = [line.message for line in lines if line.result == 'WARN']
+    assert warnings == ['The discriminator has no leaky ReLU (tf.nn.leaky_relu): a plain ReLU gives the generator no '
+                        'gradient where it is off', 'MNIST batch_size 512 (reviewers suggest 16 to 64)']
+
+
+def broken_cells(nb, kind):
+    """The solution broken as hand-ins are: a cell that does not parse, a function gone, one defined twice."""
+    cells = [c for c in nb.cells if c.cell_type == 'code']
+    cell = {name: next(c for c in cells if f'def {name}(' in c.source) for name in ('discriminator', 'model_opt',
+                                                                                      'generator', 'train')}
+    if kind == 'does not parse':
+        cell['discriminator'].source = cell['discriminator'].source.replace('reuse=reuse):', 'reuse=reuse)', 1)
+    elif kind == 'missing':
+        nb.cells.remove(cell['model_opt'])
+    elif kind == 'twice':
+        nb.cells.insert(nb.cells.index(cell['generator']) + 1, nbformat.v4.new_code_cell(cell['generator'].source))
+    elif kind == 'never returns':
+        cell['train'].source = cell['train'].source.replace('    _, image_width,', '    while True:\n        pass\n'
+                                                            '    _, image_width,', 1)
+    return nb
+
+
+@pytest.mark.parametrize('kind, rubric, message', [
+    ('does not parse', MODEL_LINES[1], r"^cell 16 does not parse \(line 12: expected ':'\): fix its Python$"),
+    ('missing', MODEL_LINES[4], r"^no cell defines model_opt: put back the exercise's cell with `def model_opt\(`"),
+    ('twice', MODEL_LINES[2], r'^generator is defined in cells 18 and 19: the later one wins in Jupyter; keep one$'),
+    ('never returns', MODEL_LINES[5], r'^TimeLimit: test_train\(train\) ran for more than 5 s and was stopped: does '
+                                      r'it loop forever\?$'),
+])
+def test_a_broken_hand_in_gets_a_fail_line_naming_the_cell_or_function(tmp_path, kind, rubric, message):
+    lines = review.review(write(tmp_path, broken_cells(solution_without_markers(), kind)), check_timeout_s=5)
+    result, found = results(lines)[rubric]
+    assert result == 'FAIL' and re.search(message, found), found
+    if kind == 'missing':
+        assert results(lines)[MODEL_LINES[5]] == ('FAIL', 'fails only because model_opt fails: fix it first')
+
+
+@pytest.mark.parametrize('content, message', [
+    (None, r'is not a file: give the path of the notebook handed in'),
+    (b'<html>a page saved from the browser</html>', r'is not a Jupyter notebook \(NotJSONError'),
+])
+def test_a_path_that_is_no_notebook_gets_one_fail_line(tmp_path, content, message):
+    path = tmp_path / 'dlnd_face_generation.ipynb'
+    if content is not None:
+        path.write_bytes(content)
+    lines = review.review(str(path))
+    assert len(lines) == 1 and lines[0].result == 'FAIL' and re.search(message, lines[0].message)
+
+
+def test_make_review_prints_the_table_and_fails_on_the_exercise():
+    done = subprocess.run(['make', '--no-print-directory', 'review', f'NOTEBOOK={exercise.EXERCISE}'],
+                          cwd=exercise.ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert 'FAIL   model_inputs is implemented correctly\n         model_inputs is not implemented yet' in done.stdout
+    assert done.stdout.rstrip().endswith('Not every PASS/FAIL line passes: the FAIL lines say what to fix.')
+
+
+def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge(tmp_path, monkeypatch):
+    monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'sample')
+    lines = review.review(exercise.SOLUTION, train=True, data_dir=str(tmp_path / 'data'),
+                          output_dir=str(tmp_path / 'review'), max_images=256, steps=3)
+    assert review.passed(lines), review.format_lines(lines)
+    digits = next(line.message for line in lines if line.rubric == 'The digits')
+    assert 'classified with probability >= 0.9' in digits and 'after 3 steps' in digits
+    faces = next(line for line in lines if line.rubric == 'The generated faces look like faces')
+    assert faces.result == 'REVIEW' and str(tmp_path / 'review' / 'celeba' / 'samples.png') in faces.message
+    assert (tmp_path / 'review' / 'celeba' / 'samples.png').is_file()
