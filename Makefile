@@ -3,6 +3,7 @@
 # make notebook: set up, then open the notebook in Jupyter Notebook
 # make exercise: set up, then open the learner's edition (exercise/) in Jupyter Notebook
 # make review NOTEBOOK=path [TRAIN=1]: the course's rubric over a notebook handed in
+# make handout:  the exercise as a teacher hands it out, dist/face-generation-exercise/ and its .zip
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
@@ -11,7 +12,7 @@ NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
 EXERCISE := exercise/dlnd_face_generation.ipynb
 
-.PHONY: setup run test notebook exercise regenerate-exercise review strip-outputs-on-commit quiet-kernels clean
+.PHONY: setup run test notebook exercise regenerate-exercise review handout strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -61,5 +62,8 @@ regenerate-exercise: $(STAMP)
 review: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/python -m course.review $(NOTEBOOK) $(if $(filter 1,$(TRAIN)),--train)
 
+handout: $(STAMP)
+	$(VENV)/bin/python -m course.handout
+
 clean:
-	rm -rf output .pytest_cache
+	rm -rf output dist .pytest_cache

@@ -112,18 +112,18 @@ def _shape(tensor):
     return tensor.get_shape().as_list() if tensor.get_shape().dims is not None else None
 
 
-def _check_tensor(tensor, shape, name, inputs=None, dtype=tf.float32):
-    _check(isinstance(tensor, tf.Tensor), f'{name} type', 'a tf.Tensor', type(tensor).__name__, inputs)
+def _check_tensor(tensor, shape, name, inputs=None, dtype=tf.float32, fix=None):
+    _check(isinstance(tensor, tf.Tensor), f'{name} type', 'a tf.Tensor', type(tensor).__name__, inputs, fix)
     _check(_shape(tensor) is not None and len(_shape(tensor)) == len(shape), f'{name} rank',
-           len(shape), None if _shape(tensor) is None else len(_shape(tensor)), inputs)
-    _check(_shape(tensor) == shape, f'{name} shape', shape, _shape(tensor), inputs)
-    _check(tensor.dtype == dtype, f'{name} dtype', dtype.name, tensor.dtype.name, inputs)
+           len(shape), None if _shape(tensor) is None else len(_shape(tensor)), inputs, fix)
+    _check(_shape(tensor) == shape, f'{name} shape', shape, _shape(tensor), inputs, fix)
+    _check(tensor.dtype == dtype, f'{name} dtype', dtype.name, tensor.dtype.name, inputs, fix)
 
 
-def _check_placeholder(tensor, shape, name, inputs):
+def _check_placeholder(tensor, shape, name, inputs, fix):
     _check(isinstance(tensor, tf.Tensor) and tensor.op.type == 'Placeholder', f'{name} type',
-           'a tf.placeholder', getattr(getattr(tensor, 'op', None), 'type', type(tensor).__name__), inputs)
-    _check_tensor(tensor, shape, name, inputs)
+           'a tf.placeholder', getattr(getattr(tensor, 'op', None), 'type', type(tensor).__name__), inputs, fix)
+    _check_tensor(tensor, shape, name, inputs, fix=fix)
 
 
 def _scope_call(scope_mock):
@@ -171,9 +171,14 @@ def test_model_inputs(model_inputs):
     inputs = 'image_width=28, image_height=28, image_channels=3, z_dim=100'
     input_img, input_z, learn_rate = _returned(model_inputs(28, 28, 3, 100), 'model_inputs')
 
-    _check_placeholder(input_img, [None, 28, 28, 3], 'Real Input', inputs)
-    _check_placeholder(input_z, [None, 100], 'Z Input', inputs)
-    _check_placeholder(learn_rate, [], 'Learning Rate', inputs)
+    _check_placeholder(input_img, [None, 28, 28, 3], 'Real Input', inputs,
+                       'Make it tf.placeholder(tf.float32, (None, image_width, image_height, image_channels)): rank '
+                       '4, a batch of any size first')
+    _check_placeholder(input_z, [None, 100], 'Z Input', inputs,
+                       'Make it tf.placeholder(tf.float32, (None, z_dim)): rank 2, a batch of any size first')
+    _check_placeholder(learn_rate, [], 'Learning Rate', inputs,
+                       'Make it tf.placeholder(tf.float32, ()): rank 0, and float32 like the weights the optimizer '
+                       'updates with it')
 
     _print_success_message()
 
@@ -287,11 +292,11 @@ def _test_generator_channels(generator, tf_module, channels):
 
 def _check_generated_images(images, channels, name, inputs):
     """The generator's images are 28x28, the size of the real ones."""
-    _check_tensor(images, [None, 28, 28, channels], name, inputs) if _shape(images) is None or \
-        _shape(images)[1:3] == [28, 28] else _check(
-            False, f'{name} shape', [None, 28, 28, channels], _shape(images), inputs,
-            "The real images are 28x28, 7x7 doubled twice: reshape a dense layer's output to 7x7xN, then double "
-            "it with two tf.layers.conv2d_transpose(..., strides=2, padding='same')")
+    shape = _shape(images) if isinstance(images, tf.Tensor) else None
+    _check(shape is None or len(shape) != 4 or shape[1:3] == [28, 28], f'{name} shape', [None, 28, 28, channels],
+           shape, inputs, "The real images are 28x28, 7x7 doubled twice: reshape a dense layer's output to 7x7xN, "
+           "then double it with two tf.layers.conv2d_transpose(..., strides=2, padding='same')")
+    _check_tensor(images, [None, 28, 28, channels], name, inputs)
 
 
 def test_generator(generator, tf_module):
@@ -460,6 +465,16 @@ def test_model_opt(model_opt, tf_module):
                    'generator normalizes with the statistics it started with')
 
     _print_success_message()
+
+
+def check_hyperparameters(**chosen):
+    """Before a training cell trains: each hyperparameter it sets is a number, not the exercise's None."""
+    unset = [name for name, value in chosen.items() if not isinstance(value, numbers.Number) or isinstance(value, bool)]
+    if unset:
+        raise NotImplementedYet(f'{", ".join(unset)} {"is" if len(unset) == 1 else "are"} not chosen yet: set '
+                                f'{"it" if len(unset) == 1 else "them"} above this cell\'s DON\'T MODIFY line. '
+                                'Reviewers suggest a batch of 16 to 64 (smaller batches, more updates), z_dim 100 to '
+                                '128, a learning rate of 0.0002 to 0.0008 and beta1 about 0.5.')
 
 
 class _FakeData:

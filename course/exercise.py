@@ -113,9 +113,14 @@ def _closes_block(lines, end, indent):
     return len(following) - len(following.lstrip()) < len(indent)
 
 
-def project_modules(nb):
-    """The project's modules the notebook imports, directly or through each other (file names, sorted)."""
+def project_modules(nb, also=()):
+    """The project's modules the notebook imports, directly or through each other (file names, sorted), and those
+    of the project's files named in `also`, with them."""
     found, sources = set(), [cell.source for cell in nb.cells if cell.cell_type == 'code']
+    for name in also:
+        found.add(name[:-len('.py')])
+        with open(os.path.join(ROOT, name), encoding='utf-8') as f:
+            sources.append(f.read())
     while sources:
         for name in _imported_names(sources.pop()):
             path = os.path.join(ROOT, f'{name}.py')

@@ -210,3 +210,22 @@ def bind(function, nb):
     """A broken implementation that sees the notebook's globals, as a cell of the notebook would."""
     return type(function)(function.__code__, {**function.__globals__, **nb}, function.__name__,
                           function.__defaults__, function.__closure__)
+
+
+def solution_without_markers():
+    """The solution notebook less its exercise markers."""
+    import nbformat
+    from course import exercise
+    nb = nbformat.read(exercise.SOLUTION, as_version=4)
+    for cell in nb.cells:
+        cell.source = '\n'.join(line for line in cell.source.split('\n') if 'SOLUTION' not in line)
+    return nb
+
+
+def filled_in_exercise(nb):
+    """An exercise notebook with the solution's bodies and hyperparameters pasted back into its cells."""
+    solved = {cell.id: cell.source for cell in solution_without_markers().cells}
+    for cell in nb.cells:
+        if cell.cell_type == 'code' and ('TODO' in cell.source or 'batch_size = None' in cell.source):
+            cell.source = solved[cell.id]
+    return nb

@@ -59,12 +59,22 @@ def inputs_z_constant(image_width, image_height, image_channels, z_dim):
 
 @pytest.mark.parametrize('broken, message', [
     (inputs_rank_3, 'Real Input rank: expected 4, found 3'),
-    (inputs_learning_rate_float64, 'Learning Rate dtype: expected float32, found float64'),
+    (inputs_learning_rate_float64, r'Learning Rate dtype: expected float32, found float64.*Make it '
+                                   r'tf.placeholder\(tf.float32, \(\)\): rank 0, and float32 like the weights'),
     (inputs_z_constant, 'Z Input type: expected a tf.placeholder, found Const'),
 ])
 def test_model_inputs_check_fails(broken, message):
     with pytest.raises(AssertionError, match=message):
         checks.test_model_inputs(broken)
+
+
+def test_a_training_cell_names_the_hyperparameters_not_chosen_yet():
+    checks.check_hyperparameters(batch_size=64, z_dim=100, learning_rate=0.0005, beta1=0.5)  # chosen: silent
+    with pytest.raises(checks.NotImplementedYet, match=r"^batch_size, beta1 are not chosen yet: set them above this "
+                                                       r"cell's DON'T MODIFY line. Reviewers suggest a batch of 16"):
+        checks.check_hyperparameters(batch_size=None, z_dim=100, learning_rate=0.0005, beta1=None)
+    with pytest.raises(checks.NotImplementedYet, match=r'^z_dim is not chosen yet: set it above'):
+        checks.check_hyperparameters(batch_size=64, z_dim=True, learning_rate=0.0005, beta1=0.5)
 
 
 # ---------------------------------------------------------------------------------------------- discriminator

@@ -6,6 +6,7 @@ import nbformat
 import pytest
 
 import helper
+from conftest import filled_in_exercise, solution_without_markers
 from course import exercise, review
 
 MODEL_LINES = ['model_inputs is implemented correctly', 'discriminator is implemented correctly',
@@ -17,23 +18,6 @@ MODEL_LINES = ['model_inputs is implemented correctly', 'discriminator is implem
 def results(lines):
     """{rubric line: (result, message)} of the PASS/FAIL lines."""
     return {line.rubric: (line.result, line.message) for line in lines if line.result in ('PASS', 'FAIL')}
-
-
-def solution_without_markers():
-    nb = nbformat.read(exercise.SOLUTION, as_version=4)
-    for cell in nb.cells:
-        cell.source = '\n'.join(line for line in cell.source.split('\n') if 'SOLUTION' not in line)
-    return nb
-
-
-def filled_in_exercise():
-    """The exercise with the solution's bodies and hyperparameters pasted back into its cells."""
-    learners = nbformat.read(exercise.EXERCISE, as_version=4)
-    solved = {cell.id: cell.source for cell in solution_without_markers().cells}
-    for cell in learners.cells:
-        if cell.cell_type == 'code' and 'TODO' in cell.source or 'batch_size = None' in cell.source:
-            cell.source = solved[cell.id]
-    return learners
 
 
 def write(tmp_path, nb, name='dlnd_face_generation.ipynb'):
@@ -73,7 +57,7 @@ def test_the_exercise_as_handed_out_fails_each_function_as_not_implemented_yet()
 
 
 def test_the_exercise_filled_in_with_the_solutions_bodies_passes(tmp_path):
-    path = write(tmp_path, filled_in_exercise())
+    path = write(tmp_path, filled_in_exercise(nbformat.read(exercise.EXERCISE, as_version=4)))
     before = open(path, 'rb').read()
     lines = review.review(path)
     assert review.passed(lines), review.format_lines(lines)
