@@ -288,8 +288,10 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
                               f"real {score['real_frechet_distance']:.2f}) after {steps or default_steps} steps; grid "
                               f"{os.path.join(run_dir, 'samples.png')}"))
         else:
-            lines.append(Line('REVIEW', 'The generated faces look like faces',
-                              f'look at {os.path.join(run_dir, "samples.png")} ({steps or default_steps} steps)'))
+            grids = sorted(glob(os.path.join(run_dir, 'grids', 'step_*.png')))
+            shown = f'the last grid, {grids[-1]}' if grids else os.path.join(run_dir, 'samples.png')
+            lines.append(Line('REVIEW', 'The generated faces look like faces', f'look at {shown}, after '
+                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000)'))
     return lines
 
 
@@ -335,6 +337,7 @@ def main(argv=None):
     parser.add_argument('--train', action='store_true', help='also train on MNIST and CelebA for a few minutes')
     parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
     args = parser.parse_args(argv)
+    warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     import problem_unittests
     print(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
     lines = review(args.notebook, train=args.train, data_dir=args.data_dir)
