@@ -22,6 +22,7 @@ import nbformat
 import papermill
 from jupyter_client import AsyncKernelManager
 
+from facegen_data.progress import FINAL_ONLY, PROGRESS_ENV
 from notebook_loader import NOTEBOOK
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -73,10 +74,12 @@ def _literal(text):
 
 
 def kernel_logging_to(log):
-    """A kernel manager whose kernel writes its own process output (TensorFlow's C++ lines) into `log`."""
+    """A kernel manager whose kernel writes its own process output (TensorFlow's C++ lines) into `log`, and whose
+    data layer writes each progress bar's final line only (every line lands in the executed notebook)."""
     class KernelLoggingToFile(AsyncKernelManager):
         async def start_kernel(self, **kwargs):
-            await super().start_kernel(stdout=log, stderr=log, **kwargs)
+            env = {**kwargs.pop('env', os.environ), PROGRESS_ENV: FINAL_ONLY}
+            await super().start_kernel(stdout=log, stderr=log, env=env, **kwargs)
     return KernelLoggingToFile
 
 

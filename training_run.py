@@ -8,7 +8,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import sys
 import time
 from glob import glob
 

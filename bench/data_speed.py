@@ -30,6 +30,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import helper  # noqa: E402
+from facegen_data import cache  # noqa: E402
 import reference_2017  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 CELEBA_SIZE = 202599
@@ -84,7 +85,7 @@ def safety_costs(files, data_folder, repeats):
     lock_path = os.path.join(helper.cache_folder(os.path.dirname(files[0])), 'bench.lock')
     helper.download_extract('mnist', data_folder, source='sample')
     for _ in range(repeats):
-        helper._CHECKED_CACHES.clear()  # as a new process finds it
+        cache.CHECKED.clear()  # as a new process finds it
         first.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
         later.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
         lock.append(timed(lambda: FileLock(lock_path).acquire().lock.release())[0])
@@ -101,11 +102,11 @@ def full_pass_memory(folder):
     del cache
     peak = 'from measure import peak_rss_mb; print(round(peak_rss_mb() * 1024))'
     child = (
-        'import sys, numpy as np; sys.path[:0] = sys.argv[2:]; import helper\n'
+        'import sys, numpy as np; sys.path[:0] = sys.argv[2:]; import helper; from facegen_data import cache\n'
         f'dataset = helper.Dataset("celeba", ["unused.jpg"] * {CELEBA_SIZE}, seed=0)\n'
         'dataset._images = np.load(sys.argv[1], mmap_mode="r")\n'
         'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak + '\n'
-        'import time; start = time.perf_counter(); helper._crc32(dataset._images)\n'
+        'import time; start = time.perf_counter(); cache.crc32(dataset._images)\n'
         'print(time.perf_counter() - start)'
     )
     out = subprocess.run([sys.executable, '-c', child, path, ROOT, BENCH], capture_output=True, text=True, check=True)

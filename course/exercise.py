@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from glob import glob
 
 import nbformat
 
@@ -114,21 +115,30 @@ def _closes_block(lines, end, indent):
 
 
 def project_modules(nb, also=()):
-    """The project's modules the notebook imports, directly or through each other (file names, sorted), and those
-    of the project's files named in `also`, with them."""
-    found, sources = set(), [cell.source for cell in nb.cells if cell.cell_type == 'code']
-    for name in also:
-        found.add(name[:-len('.py')])
-        with open(os.path.join(ROOT, name), encoding='utf-8') as f:
-            sources.append(f.read())
+    """The project's modules and packages the notebook imports, directly or through each other (their file or
+    folder names, sorted), and those of the project's files named in `also`, with them."""
+    found, sources = set(also), [cell.source for cell in nb.cells if cell.cell_type == 'code']
+    sources += [_read(os.path.join(ROOT, name)) for name in also]
     while sources:
-        for name in _imported_names(sources.pop()):
-            path = os.path.join(ROOT, f'{name}.py')
-            if name not in found and os.path.isfile(path):
-                found.add(name)
-                with open(path, encoding='utf-8') as f:
-                    sources.append(f.read())
-    return sorted(f'{name}.py' for name in found)
+        for entry, files in filter(None, map(_project_entry, _imported_names(sources.pop()))):
+            if entry not in found:
+                found.add(entry)
+                sources += [_read(os.path.join(ROOT, path)) for path in files]
+    return sorted(found)
+
+
+def _project_entry(name):
+    """(file or folder name, its .py files) of the project's module or package `name`, or None: not the project's."""
+    if os.path.isfile(os.path.join(ROOT, f'{name}.py')):
+        return f'{name}.py', [f'{name}.py']
+    if os.path.isfile(os.path.join(ROOT, name, '__init__.py')):
+        return name, sorted(glob(os.path.join(name, '*.py'), root_dir=ROOT))
+    return None
+
+
+def _read(path):
+    with open(path, encoding='utf-8') as f:
+        return f.read()
 
 
 def _imported_names(source):

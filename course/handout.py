@@ -33,7 +33,11 @@ def build(dist):
     nb = exercise.exercise_notebook(nbformat.read(exercise.SOLUTION, as_version=4), data_dir='./data')
     nbformat.write(nb, os.path.join(folder, 'dlnd_face_generation.ipynb'))
     for name in exercise.project_modules(nb, also=[RUNNER]) + ['requirements.txt', os.path.join('data', 'README.md')]:
-        shutil.copy2(os.path.join(exercise.ROOT, name), os.path.join(folder, name))  # copy2: mtimes kept for make
+        source = os.path.join(exercise.ROOT, name)
+        if os.path.isdir(source):  # a package
+            shutil.copytree(source, os.path.join(folder, name), ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copy2(source, os.path.join(folder, name))  # copy2: mtimes kept, for make
     for name in os.listdir(FILES):
         shutil.copy2(os.path.join(FILES, name), os.path.join(folder, name))
     return shutil.make_archive(folder, 'zip', dist, NAME)

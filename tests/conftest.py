@@ -19,6 +19,7 @@ sys.path.insert(0, ROOT)
 
 import tf_environment  # noqa: E402,F401 (before anything imports TensorFlow)
 import helper  # noqa: E402
+from facegen_data import download  # noqa: E402
 
 
 @dataclass
@@ -173,7 +174,7 @@ def no_network(monkeypatch):
     """Fail the test if anything tries to open a URL."""
     def refuse(*args, **kwargs):
         raise AssertionError('the network was touched')
-    monkeypatch.setattr(helper.urllib.request, 'urlopen', refuse)
+    monkeypatch.setattr(download.urllib.request, 'urlopen', refuse)
 
 
 @pytest.fixture(autouse=True)

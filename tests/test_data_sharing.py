@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import helper
+from facegen_data import cache, files
 from conftest import ROOT, jpeg_bytes, mnist_archives, sha256, use_mnist_mirrors, write_pngs
 
 CHILD_ENV = dict(os.environ, PYTHONPATH=ROOT)
@@ -81,7 +82,7 @@ def test_a_lock_is_free_for_other_processes_as_soon_as_its_block_ends(tmp_path):
                '    sys.exit(1)'
         return subprocess.run([sys.executable, '-c', code, str(tmp_path / 'x.lock')]).returncode == 0
 
-    lock = helper._locked(str(tmp_path / 'x.lock'), 'testing')
+    lock = files.locked(str(tmp_path / 'x.lock'), 'testing')
     with lock:
         assert not taken_elsewhere()
     assert taken_elsewhere(), 'released when the block ends, not when the lock object is collected'
@@ -105,8 +106,9 @@ def test_complete_data_is_read_without_waiting_for_the_lock(server, monkeypatch,
 
 CACHE_CHILD = """
 import sys, time, zlib, numpy as np, helper
-real = helper._decode_chunk
-helper._decode_chunk = lambda job: (time.sleep(0.05), real(job))[1]  # a slow disk: the builds overlap
+from facegen_data import cache
+real = cache._decode_chunk
+cache._decode_chunk = lambda *job: (time.sleep(0.05), real(*job))[1]  # a slow disk: the builds overlap
 files = sorted(sys.argv[1:])
 images = helper.Dataset('celeba', files).images
 print('CRC', zlib.crc32(np.ascontiguousarray(images)), images.shape)
@@ -280,7 +282,7 @@ def built_cache(tmp_path):
     paths = mnist_pngs(tmp_path / 'mnist', 8)
     images = np.array(helper.Dataset('mnist', paths).images)
     [path] = glob(os.path.join(helper.cache_folder(tmp_path / 'mnist'), '*.npy'))
-    helper._CHECKED_CACHES.clear()  # as a new process would find it
+    cache.CHECKED.clear()  # as a new process would find it
     return paths, path, images
 
 
@@ -313,7 +315,7 @@ def flip_last_byte(path):
 def test_the_checksum_is_checked_once_per_process(built_cache, monkeypatch):
     paths, _, _ = built_cache
     helper.Dataset('mnist', paths).images
-    monkeypatch.setattr(helper, '_crc32', lambda array: pytest.fail('checked twice'))
+    monkeypatch.setattr(cache, 'crc32', lambda array: pytest.fail('checked twice'))
     assert helper.Dataset('mnist', paths).images.shape == (8, 28, 28, 1)
 
 
@@ -328,9 +330,9 @@ def test_an_unreadable_image_names_the_file_and_what_to_do(tmp_path):
 
 def test_cache_builds_use_the_cores_this_process_may_run_on(tmp_path, monkeypatch):
     workers = []
-    real_pool = helper.ThreadPoolExecutor
-    monkeypatch.setattr(helper.os, 'sched_getaffinity', lambda pid: {0})
-    monkeypatch.setattr(helper, 'ThreadPoolExecutor', lambda n: workers.append(n) or real_pool(n))
+    real_pool = cache.ThreadPoolExecutor
+    monkeypatch.setattr(cache.os, 'sched_getaffinity', lambda pid: {0})
+    monkeypatch.setattr(cache, 'ThreadPoolExecutor', lambda n: workers.append(n) or real_pool(n))
     helper.Dataset('mnist', mnist_pngs(tmp_path / 'mnist', 3)).images
     assert workers == [1]
 
@@ -382,6 +384,6 @@ def test_a_dead_extractions_staging_folder_is_removed_once_old(server, monkeypat
 
 
 def test_errno_of_a_full_disk_is_a_disk_error():
-    assert helper._is_disk_error(OSError(errno.EFBIG, 'File too large'))
-    assert not helper._is_disk_error(OSError(errno.ECONNRESET, 'reset'))
+    assert files.is_disk_error(OSError(errno.EFBIG, 'File too large'))
+    assert not files.is_disk_error(OSError(errno.ECONNRESET, 'reset'))
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import helper
+from facegen_data import download, extract
 from conftest import celeba_zip, mnist_archives, sha256, use_celeba_mirrors, use_mnist_mirrors
 
 
@@ -46,7 +47,7 @@ def test_download_extract_finds_complete_data_without_network(server, monkeypatc
     images, labels = mnist_archives()
     serve_mnist(server, monkeypatch, images, labels)
     helper.download_extract('mnist', str(tmp_path))
-    monkeypatch.setattr(helper.urllib.request, 'urlopen', lambda *a, **k: pytest.fail('network touched'))
+    monkeypatch.setattr(download.urllib.request, 'urlopen', lambda *a, **k: pytest.fail('network touched'))
 
     assert helper.download_extract('mnist', str(tmp_path)) == 'full'
     assert capsys.readouterr().out.strip().endswith('Found mnist Data')
@@ -54,7 +55,7 @@ def test_download_extract_finds_complete_data_without_network(server, monkeypatc
 
 def test_download_falls_back_after_403_timeout_and_html(server, monkeypatch, tmp_path, capsys):
     images, labels = mnist_archives()
-    monkeypatch.setattr(helper, 'DOWNLOAD_TIMEOUT_S', 0.5)
+    monkeypatch.setattr(download, 'DOWNLOAD_TIMEOUT_S', 0.5)
     urls = [server.route('/forbidden', b'no', status=403),
             server.route('/slow', images, delay_s=3),
             server.route('/html', b'<!DOCTYPE html><html>quota exceeded</html>', content_type='text/html'),
@@ -103,18 +104,18 @@ def test_truncated_download_is_kept_to_resume_but_never_taken_for_data(server, m
 def test_interrupted_extraction_is_repaired_by_next_call(server, monkeypatch, tmp_path, capsys):
     images, labels = mnist_archives()
     serve_mnist(server, monkeypatch, images, labels)
-    real_write = helper._write_images
+    real_write = extract.write_images
 
     def interrupted(images, target, description):
         real_write(images[:3], target, description)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(helper, '_write_images', interrupted)
+    monkeypatch.setattr(extract, 'write_images', interrupted)
     with pytest.raises(KeyboardInterrupt):
         helper.download_extract('mnist', str(tmp_path))
     assert not (tmp_path / 'mnist').exists() and leftovers(str(tmp_path)) == []
 
-    monkeypatch.setattr(helper, '_write_images', real_write)
+    monkeypatch.setattr(extract, 'write_images', real_write)
     server.hits.clear()
     assert helper.download_extract('mnist', str(tmp_path)) == 'full'
     assert server.hits == [], 'the verified archives kept from the first call are reused'
@@ -248,7 +249,7 @@ def test_full_disk_gives_a_clear_error_and_leaves_nothing(server, monkeypatch, t
     def disk_full(*args):
         raise OSError(errno.ENOSPC, 'No space left on device')
 
-    monkeypatch.setattr(helper, '_write_images', disk_full)
+    monkeypatch.setattr(extract, 'write_images', disk_full)
     with pytest.raises(OSError, match='No space left on device.*Free some disk space'):
         helper.download_extract('mnist', str(tmp_path))
     assert leftovers(str(tmp_path)) == [] and not (tmp_path / 'mnist').exists()
@@ -261,12 +262,32 @@ def test_dlprogress_hook_counts_blocks():
     assert bar.n == 400 and bar.total == 1000
 
 
+class reading:
+    """A file whose reads record the sizes asked for."""
+
+    def __init__(self, file, reads):
+        self.file, self.reads = file, reads
+
+    def read(self, size):
+        self.reads.append(size)
+        return self.file.read(size)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def test_sha256_of_reads_in_chunks(tmp_path, monkeypatch):
     data = os.urandom(3 * 1024 + 17)
     (tmp_path / 'blob').write_bytes(data)
-    monkeypatch.setattr(helper, 'CHUNK_BYTES', 1024)
-    assert helper._sha256_of(str(tmp_path / 'blob')).hexdigest() == sha256(data)
-    assert helper._sha256_of(str(tmp_path / 'blob'), limit=2000).hexdigest() == sha256(data[:2000])
+    monkeypatch.setattr(download, 'CHUNK_BYTES', 1024)
+    reads = []
+    monkeypatch.setattr(download, 'open', lambda *a: reading(open(*a), reads), raising=False)
+    assert download.sha256_of(str(tmp_path / 'blob')).hexdigest() == sha256(data)
+    assert max(reads) == 1024, 'read in chunks of CHUNK_BYTES'
+    assert download.sha256_of(str(tmp_path / 'blob'), limit=2000).hexdigest() == sha256(data[:2000])
 
 
 def test_a_cut_download_resumes_where_it_stopped(server, monkeypatch, tmp_path):
@@ -308,8 +329,8 @@ def test_a_resumed_download_of_other_bytes_fails_its_checksum_and_is_dropped(ser
 
 def test_a_dripping_server_is_left_at_the_deadline(server, monkeypatch, tmp_path, capsys):
     images, labels = mnist_archives()
-    monkeypatch.setattr(helper, 'DOWNLOAD_DEADLINE_S', 1)
-    monkeypatch.setattr(helper, 'DOWNLOAD_MIN_RATE', 1e9)
+    monkeypatch.setattr(download, 'DOWNLOAD_DEADLINE_S', 1)
+    monkeypatch.setattr(download, 'DOWNLOAD_MIN_RATE', 1e9)
     drip = server.route('/drip', images, drip_s=0.05)  # never idle for long, never done
     use_mnist_mirrors(monkeypatch, images, labels, [drip, server.route('/good', images)],
                       [server.route('/l.gz', labels)])
@@ -329,13 +350,13 @@ def test_the_deadline_allows_100_kb_per_second_and_the_variable_lengthens_it(mon
 
 
 def test_a_classroom_mirror_folder_is_tried_first_with_the_same_checks(monkeypatch, tmp_path, capsys):
-    real_urlopen, opened = helper.urllib.request.urlopen, []
+    real_urlopen, opened = download.urllib.request.urlopen, []
 
     def local_files_only(request, **options):
         opened.append(request.full_url)
         assert request.full_url.startswith('file://'), 'the network was touched'
         return real_urlopen(request, **options)
-    monkeypatch.setattr(helper.urllib.request, 'urlopen', local_files_only)
+    monkeypatch.setattr(download.urllib.request, 'urlopen', local_files_only)
     images, labels = mnist_archives()
     use_mnist_mirrors(monkeypatch, images, labels, ['http://127.0.0.1:9/i'], ['http://127.0.0.1:9/l'])
     share = tmp_path / 'share'

@@ -102,8 +102,8 @@ def test_the_hyperparameters_are_none_above_the_line_and_epochs_below(notebooks,
 def test_the_exercise_imports_the_projects_own_modules_from_where_it_lies(notebooks):
     _, learners = notebooks
     modules = exercise.project_modules(learners)
-    assert {'helper.py', 'problem_unittests.py', 'training_run.py', 'mnist_score.py', 'tf_environment.py'} <= \
-        set(modules)
+    assert {'helper.py', 'facegen_data', 'problem_unittests.py', 'training_run.py', 'mnist_score.py',
+            'tf_environment.py'} <= set(modules)
     folder = os.path.dirname(exercise.EXERCISE)
     for name in modules:
         assert os.path.samefile(os.path.join(folder, name), os.path.join(exercise.ROOT, name)), name

@@ -38,9 +38,11 @@ def test_the_zip_holds_the_exercise_and_what_it_needs_and_nothing_of_the_solutio
         names = sorted(name.split('/', 1)[1] for name in archive.namelist() if not name.endswith('/'))
         notebook = archive.read(f'{handout.NAME}/dlnd_face_generation.ipynb').decode()
         texts = [archive.read(f'{handout.NAME}/{name}').decode() for name in names]
-    assert names == ['Makefile', 'README.md', 'data/README.md', 'dlnd_face_generation.ipynb', 'helper.py',
-                     'mnist_score.py', 'notebook_loader.py', 'problem_unittests.py', 'requirements.txt',
-                     'run_notebook.py', 'session_settings.py', 'tf_environment.py', 'training_run.py']
+    package = sorted(f'facegen_data/{name}' for name in os.listdir(os.path.join(exercise.ROOT, 'facegen_data'))
+                     if name.endswith('.py'))
+    assert names == ['Makefile', 'README.md', 'data/README.md', 'dlnd_face_generation.ipynb'] + package + [
+        'helper.py', 'mnist_score.py', 'notebook_loader.py', 'problem_unittests.py', 'requirements.txt',
+        'run_notebook.py', 'session_settings.py', 'tf_environment.py', 'training_run.py']
     made = exercise.exercise_notebook(nbformat.read(exercise.SOLUTION, as_version=4), data_dir='./data')
     assert nbformat.reads(notebook, as_version=4) == made
     assert not any('BEGIN SOLUTION' in text for text in texts)

@@ -66,6 +66,16 @@ def test_offline_sample_is_announced(executed):
     assert 'offline, using a sample of 100 real faces' in text
 
 
+def test_each_data_progress_bar_writes_one_line_in_the_executed_notebook(executed):
+    """Every write of a bar is a line of its own in an executed notebook and its HTML: headless, the final one only."""
+    _, nb, _, _ = executed
+    lines = [line for cell in nb.cells for line in stream_text(cell).replace('\r', '\n').splitlines()]
+    for bar in ('Writing the mnist sample', 'Writing the celeba sample', 'Caching preprocessed images'):
+        shown = [line for line in lines if line.startswith(bar)]
+        assert shown and all('100%' in line for line in shown), (bar, shown)
+    assert len([line for line in lines if line.startswith('Caching preprocessed images')]) == 2, 'one per dataset'
+
+
 def test_html_copy_is_written(executed):
     _, _, output, _ = executed
     html = (output / 'dlnd_face_generation.html').read_text()
