@@ -4,6 +4,7 @@
 # make exercise: set up, then open the learner's edition (exercise/) in Jupyter Notebook
 # make review NOTEBOOK=path [TRAIN=1]: the course's rubric over a notebook handed in
 # make handout:  the exercise as a teacher hands it out, dist/face-generation-exercise/ and its .zip
+# make tensorboard: every training run under output/ in TensorBoard; make runs / make remove-run RUN=...
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
@@ -11,8 +12,11 @@ STAMP := $(VENV)/.installed
 NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
 EXERCISE := exercise/dlnd_face_generation.ipynb
+# Where the training runs are (make run's output folder), and extra options for TensorBoard, e.g. --port=6007
+OUTPUT ?= output
+TENSORBOARD_ARGS ?=
 
-.PHONY: setup run test notebook exercise regenerate-exercise review handout strip-outputs-on-commit quiet-kernels clean
+.PHONY: setup run test notebook exercise regenerate-exercise review handout tensorboard runs remove-run strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -65,5 +69,16 @@ review: $(STAMP)
 handout: $(STAMP)
 	$(VENV)/bin/python -m course.handout
 
+# TensorBoard on every run, side by side (one line and what to do when there is none, or its port is taken)
+tensorboard: $(STAMP)
+	@$(VENV)/bin/python -m run_events $(OUTPUT) $(TENSORBOARD_ARGS)
+
+runs: $(STAMP)
+	@$(VENV)/bin/python -m run_folders list $(OUTPUT)
+
+remove-run: $(STAMP)
+	@$(VENV)/bin/python -m run_folders remove $(RUN)
+
 clean:
+	@echo 'Removing output/ (every training run, and make run'"'"'s notebook and figures), dist/ and .pytest_cache/'
 	rm -rf output dist .pytest_cache

@@ -468,13 +468,15 @@ def test_model_opt(model_opt, tf_module):
 
 
 def check_hyperparameters(**chosen):
-    """Before a training cell trains: each hyperparameter it sets is a number, not the exercise's None."""
+    """Before a training cell trains: each hyperparameter it sets is a number, not the exercise's None. Returns
+    them, for the run's record."""
     unset = [name for name, value in chosen.items() if not isinstance(value, numbers.Number) or isinstance(value, bool)]
     if unset:
         raise NotImplementedYet(f'{", ".join(unset)} {"is" if len(unset) == 1 else "are"} not chosen yet: set '
                                 f'{"it" if len(unset) == 1 else "them"} above this cell\'s DON\'T MODIFY line. '
                                 'Reviewers suggest a batch of 16 to 64 (smaller batches, more updates), z_dim 100 to '
                                 '128, a learning rate of 0.0002 to 0.0008 and beta1 about 0.5.')
+    return chosen
 
 
 class _FakeData:

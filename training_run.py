@@ -1,13 +1,14 @@
 """Everything `train` keeps and shows besides the training itself: a TrainingRun.
 
-Its folder holds the checkpoints, the loss history, the progress grids and the final samples, so that nothing is
-lost when a run stops, however it stops; its session restores the last checkpoint on resume; it counts the steps,
-stops at max_steps, refuses a loss that is no longer a number and shows a progress bar.
+Each run has a folder of its own under its training's folder (run_folders): the checkpoints, the loss history,
+the progress grids, the final samples and TensorBoard's event files (run_events), so that nothing is lost when a
+run stops, however it stops, and no run deletes another. Its session restores the newest intact checkpoint on
+resume (checkpoints); it counts the steps, stops at max_steps, refuses a loss that is no longer a number and shows
+a progress bar.
 """
 import contextlib
 import itertools
 import os
-import shutil
 import time
 from glob import glob
 
@@ -18,8 +19,11 @@ import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
+import checkpoints
+import run_folders
 import session_settings
 from helper import images_square_grid
+from run_events import RunEvents
 
 FIRST_GRID_STEP = 50         # an early grid: on 2 CPU cores it appears within the first minute
 TEXT_PROGRESS_EVERY_S = 60   # how often the text progress line is printed
@@ -29,10 +33,11 @@ PROGRESS_STYLES = ('widget', 'text', None)
 class TrainingRun:
     """
     A training run's folder, session, step count and progress bar
-    :param run_dir: Folder for checkpoints/, losses.csv and losses.png, grids/ and progress.gif, samples.npy and
-                    samples.png; cleared when a run starts afresh
+    :param runs_dir: The training's folder: each run gets a folder of its own in it (run_dir), named when it
+                     starts, for checkpoints/, losses.csv and losses.png, grids/ and progress.gif, samples.npy and
+                     samples.png, and TensorBoard's event files; no run removes another
     :param title: Which data this is, for the grids' titles and the progress bar
-    :param resume: Go on from the last checkpoint in run_dir (False: start afresh)
+    :param resume: Go on from the newest run's newest intact checkpoint (False: start a new run)
     :param max_steps: Stop after N batches in all (None: run all epochs)
     :param bfloat16: Train in mixed bfloat16 (see session_settings.session_config)
     :param print_every: How often train prints the losses, in batches
@@ -40,20 +45,25 @@ class TrainingRun:
     :param checkpoint_every: How often to save a checkpoint, in batches
     :param progress: 'widget' (a Jupyter progress bar), 'text' (a line every TEXT_PROGRESS_EVERY_S seconds, for a
                      console or an HTML copy) or None
+    :param hyperparameters: {name: number or text} of the run, for TensorBoard's hyperparameters view
     """
     LOSS_HEADER = 'step,d_loss,g_loss'
 
-    def __init__(self, run_dir='./output/run', title='', resume=False, max_steps=None, bfloat16=False,
-                 print_every=100, show_every=500, checkpoint_every=500, progress='text'):
+    def __init__(self, runs_dir='./output/run', title='', resume=False, max_steps=None, bfloat16=False,
+                 print_every=100, show_every=500, checkpoint_every=500, progress='text', hyperparameters=None):
         if progress not in PROGRESS_STYLES:
             raise ValueError(f'Unknown progress {progress!r}; expected one of: {", ".join(map(repr, PROGRESS_STYLES))}')
-        self.run_dir, self.title, self.resume = run_dir, title, resume
+        newest = run_folders.newest_run(runs_dir) if resume else None
+        if resume and newest is None:
+            print(f'No run to resume in {runs_dir}: starting a new one.')
+        self.runs_dir, self.run_dir = runs_dir, newest or run_folders.new_run(runs_dir)
+        self.title, self.resume, self.hyperparameters = title, newest is not None, hyperparameters
         self.max_steps, self.bfloat16 = max_steps, bfloat16
         self.print_every, self.show_every, self.checkpoint_every = print_every, show_every, checkpoint_every
         self.progress = progress
-        self.checkpoint_dir = os.path.join(run_dir, 'checkpoints')
+        self.checkpoint_dir = os.path.join(self.run_dir, run_folders.CHECKPOINTS)
         self.step, self.total_steps, self.losses, self._first_step = 0, 0, [], 0
-        self._sess = self._saver = self._bar = None
+        self._sess = self._saver = self._bar = self._events = None
         self._started = self._last_report = time.time()  # for the text progress line's rate and its next print
 
     def _path(self, name):
@@ -69,10 +79,12 @@ class TrainingRun:
         self.total_steps = min(total_steps, self.max_steps or total_steps)
         self._prepare_folder()
         self._saver = tf.train.Saver(max_to_keep=2, allow_empty=True)  # a train not written yet has no variables
-        with tf.Session(config=session_settings.session_config(self.bfloat16)) as sess, self._progress_bar():
+        with tf.Session(config=session_settings.session_config(self.bfloat16)) as sess, self._progress_bar(), \
+                self._event_files():
             self._sess = sess
             sess.run(tf.global_variables_initializer())
             self._restore()
+            self._events = RunEvents(self.run_dir, self.step, self.hyperparameters)
             try:
                 yield sess
             except KeyboardInterrupt:
@@ -85,17 +97,25 @@ class TrainingRun:
                 raise
             self._keep()
 
+    @contextlib.contextmanager
+    def _event_files(self):
+        try:
+            yield
+        finally:
+            if self._events:
+                self._events.close()
+            self._events = None
+
     def _prepare_folder(self):
-        if not self.resume and os.path.isdir(self.run_dir):
-            shutil.rmtree(self.run_dir)  # a fresh run: no grid, loss or checkpoint of an earlier one mixes in
         os.makedirs(os.path.join(self.run_dir, 'grids'), exist_ok=True)
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         self.losses = self._read_losses()
 
     def _restore(self):
-        checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir) if self.resume else None
+        checkpoint = checkpoints.newest_intact(self.checkpoint_dir) if self.resume else None
         self.step = 0
         if checkpoint:
+            checkpoints.check_fits(checkpoint, tf.global_variables())
             self._saver.restore(self._sess, checkpoint)
             self.step = int(checkpoint.rsplit('-', 1)[1])  # saved as <checkpoint_dir>/model-<step>
             self.losses = [row for row in self.losses if row[0] <= self.step]  # the steps after it run again
@@ -105,8 +125,13 @@ class TrainingRun:
             self._bar.n = self._bar.last_print_n = self.step
 
     def _keep(self):
-        """Save a checkpoint of this step and everything the folder keeps."""
-        self._saver.save(self._sess, os.path.join(self.checkpoint_dir, 'model'), global_step=self.step)
+        """Save a checkpoint of this step (checked: a damaged one never stays the newest) and everything the folder
+        keeps."""
+        saved = self._saver.save(self._sess, os.path.join(self.checkpoint_dir, 'model'), global_step=self.step)
+        if saved:
+            checkpoints.forget_if_damaged(saved)
+        if self._events:
+            self._events.flush()
         self.save()
 
     @contextlib.contextmanager
@@ -138,6 +163,7 @@ class TrainingRun:
                 f'learning_rate, a smaller batch or another seed, or resume=True from the last checkpoint in '
                 f'{self.run_dir}.')
         self.losses.append((self.step, float(d_loss), float(g_loss)))
+        self._events.losses(self.step, d_loss, g_loss)
         self._show_progress(d_loss, g_loss)
         if self.step % self.checkpoint_every == 0:
             self._keep()
@@ -179,7 +205,10 @@ class TrainingRun:
     def save_grid(self, images):
         """Save a progress grid of this step as grids/step_NNNNNN.png; return its path."""
         path = os.path.join(self.run_dir, 'grids', f'step_{self.step:06d}.png')
-        images_square_grid(images, _image_mode(images)).save(path)
+        grid = images_square_grid(images, _image_mode(images))
+        grid.save(path)
+        if self._events:
+            self._events.grid(self.step, grid)
         return path
 
     def save(self):
@@ -211,8 +240,9 @@ def saved_samples(run_dir):
 
 
 def last_checkpoint(run_dir):
-    """The newest checkpoint in run_dir, or None with one line saying what is missing."""
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, 'checkpoints'))
+    """The newest intact checkpoint in run_dir (a newer damaged one skipped with a line), or None with one line
+    saying what is missing."""
+    checkpoint = checkpoints.newest_intact(os.path.join(run_dir, 'checkpoints'))
     if checkpoint is None:
         print(f'No checkpoint in {os.path.join(run_dir, "checkpoints")}: train keeps one when it trains inside '
               f'`with run.session(...)` (run the training cell first).')

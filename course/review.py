@@ -267,11 +267,11 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
     import training_run
     lines = []
     for dataset, title, default_steps in TRAINING:
-        run_dir = os.path.join(output_dir, dataset)
         try:
             with time_limit(TRAIN_TIMEOUT_S, f'train on {title}'), contextlib.redirect_stdout(io.StringIO()):
-                data, files = _train(namespace, hyperparameters(nb)[dataset], helper, training_run, dataset, title,
-                              data_dir, run_dir, max_images, steps or default_steps)
+                data, files, run_dir = _train(namespace, hyperparameters(nb)[dataset], helper, training_run, dataset,
+                                              title, data_dir, os.path.join(output_dir, dataset), max_images,
+                                              steps or default_steps)
             samples = training_run.saved_samples(run_dir)
         except (Exception, SystemExit, TimeLimit) as error:
             lines.append(Line('FAIL', f'Training on {title}', f'{type(error).__name__}: {str(error)[:300]}'))
@@ -295,21 +295,23 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
     return lines
 
 
-def _train(namespace, chosen, helper, training_run, dataset, title, data_dir, run_dir, max_images, steps):
-    """One short training of the notebook's train, as its training cell calls it; returns the Dataset and its files."""
+def _train(namespace, chosen, helper, training_run, dataset, title, data_dir, runs_dir, max_images, steps):
+    """One short training of the notebook's train, as its training cell calls it, in a new run of runs_dir;
+    returns the Dataset, its files and the run's folder."""
     import numpy as np
     import tensorflow.compat.v1 as tf
     source = helper.download_extract(dataset, data_dir)
     files = sorted(glob(os.path.join(data_dir, helper.DATASETS[dataset].folder, '*.jpg')))[:max_images]
     data = helper.Dataset(dataset, files, seed=0)
-    run = training_run.TrainingRun(run_dir, f'{title} ({source}), review', max_steps=steps, progress=None)
+    run = training_run.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
+                                   hyperparameters={**chosen, 'review': True})
     epochs = math.ceil(steps / max(1, len(files) // chosen['batch_size']))
     np.random.seed(0)
     with tf.Graph().as_default():
         tf.set_random_seed(0)
         namespace['train'](epochs, chosen['batch_size'], chosen['z_dim'], chosen['learning_rate'], chosen['beta1'],
                            data.get_batches, data.shape, data.image_mode, run)
-    return data, files
+    return data, files, run.run_dir
 
 
 def format_lines(lines, width=118):

@@ -127,3 +127,33 @@ def test_grids_render_as_images(page_cells):
 def test_each_training_shows_a_widget_progress_bar(page_cells):
     training = [cell for cell in page_cells if 'train(epochs' in cell['source']]
     assert [cell['progress_widgets'] for cell in training] == [1, 1]
+
+
+def test_tensorboard_shows_a_runs_loss_chart_and_its_grids(nb, tmp_path):
+    """make tensorboard on the runs of two trainings, opened in Chromium: the runs, the losses' charts and the grids."""
+    from playwright.sync_api import sync_playwright
+    from test_training import fake_batches, run_train
+    executable = chromium()
+    for training in ('mnist', 'celeba'):
+        run_train(nb, tmp_path / 'output' / training, fake_batches(4), n_batches=4)
+    port = free_port()
+    server = subprocess.Popen(MAKE + ['tensorboard', f'OUTPUT={tmp_path / "output"}',
+                                      f'TENSORBOARD_ARGS=--port={port}'], cwd=ROOT,
+                              env=learners_environment(tmp_path), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        runs = wait_for_json(f'http://127.0.0.1:{port}/data/runs')
+        assert sorted(run.split('/')[0] for run in runs) == ['celeba', 'mnist']
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
+            page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+            page.goto(f'http://127.0.0.1:{port}/#timeseries')
+            page.wait_for_selector('text=loss/discriminator', timeout=60_000)
+            page.wait_for_selector('text=loss/generator', timeout=60_000)
+            page.wait_for_function("() => Array.from(document.querySelectorAll('img')).some(img => img.naturalWidth > 0 "
+                                   "&& img.src.includes('imageData'))",  # a grid, drawn from its event file
+                                   timeout=60_000)
+            browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

@@ -40,9 +40,10 @@ def test_the_zip_holds_the_exercise_and_what_it_needs_and_nothing_of_the_solutio
         texts = [archive.read(f'{handout.NAME}/{name}').decode() for name in names]
     package = sorted(f'facegen_data/{name}' for name in os.listdir(os.path.join(exercise.ROOT, 'facegen_data'))
                      if name.endswith('.py'))
-    assert names == ['Makefile', 'README.md', 'data/README.md', 'dlnd_face_generation.ipynb'] + package + [
-        'helper.py', 'mnist_score.py', 'notebook_loader.py', 'problem_unittests.py', 'requirements.txt',
-        'run_notebook.py', 'session_settings.py', 'tf_environment.py', 'training_run.py']
+    assert names == ['Makefile', 'README.md', 'checkpoints.py', 'data/README.md', 'dlnd_face_generation.ipynb'] + \
+        package + ['helper.py', 'mnist_score.py', 'notebook_loader.py', 'problem_unittests.py', 'requirements.txt',
+                   'run_events.py', 'run_folders.py', 'run_notebook.py', 'session_settings.py', 'tf_environment.py',
+                   'training_run.py']
     made = exercise.exercise_notebook(nbformat.read(exercise.SOLUTION, as_version=4), data_dir='./data')
     assert nbformat.reads(notebook, as_version=4) == made
     assert not any('BEGIN SOLUTION' in text for text in texts)
@@ -68,9 +69,9 @@ def test_make_run_of_the_exercise_filled_in_passes_every_check(unpacked):
                           timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count('Tests Passed') == 6
-    for name in ('dlnd_face_generation.ipynb', 'dlnd_face_generation.html', 'mnist/samples.npy',
-                 'celeba/samples.npy'):
-        assert (unpacked / 'output' / name).is_file(), name
+    for name in ('dlnd_face_generation.ipynb', 'dlnd_face_generation.html', 'mnist/run-*/samples.npy',
+                 'celeba/run-*/samples.npy'):
+        assert len(list((unpacked / 'output').glob(name))) == 1, name
 
 
 def test_make_notebook_serves_the_exercise(unpacked, tmp_path):

@@ -90,7 +90,8 @@ def test_committed_notebook_has_no_outputs():
 @pytest.mark.parametrize('run', ['mnist', 'celeba'])
 def test_each_training_keeps_its_run(executed, run):
     _, _, output, _ = executed
-    folder = output / run
+    [folder] = (output / run).iterdir()  # the one run of each training cell
+    assert folder.name.startswith('run-') and any(f.name.startswith('events.out.tfevents') for f in folder.iterdir())
     for name in ('losses.csv', 'losses.png', 'progress.gif', 'samples.npy', 'samples.png', 'fixed_z.npy'):
         assert (folder / name).is_file(), name
     assert len((folder / 'losses.csv').read_text().splitlines()) == 1 + 2  # header, 2 steps

@@ -1,4 +1,6 @@
 """The notebook's train keeps its run: losses, grids, samples and checkpoints; resumes; stops safely."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -32,63 +34,72 @@ def run_train(nb, run_dir, get_batches, n_batches, epochs=1, seed=0, **options):
 
 
 def last_checkpoint_step(run_dir):
-    return int(tf.train.latest_checkpoint(str(run_dir / 'checkpoints')).rsplit('-', 1)[1])
+    return int(tf.train.latest_checkpoint(str(Path(run_dir) / 'checkpoints')).rsplit('-', 1)[1])
 
 
 def test_train_keeps_losses_grids_samples_and_checkpoints(nb, tmp_path):
     record = run_train(nb, tmp_path, fake_batches(4), n_batches=4)
+    assert Path(record.run_dir).parent == tmp_path and Path(record.run_dir).name.startswith('run-')
+    run_dir = Path(record.run_dir)
 
     assert [row[0] for row in record.losses] == [1, 2, 3, 4]
-    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 5
-    assert sorted(p.name for p in (tmp_path / 'grids').iterdir()) == ['step_000002.png', 'step_000004.png']
-    samples = np.load(tmp_path / 'samples.npy')
+    assert len((run_dir / 'losses.csv').read_text().splitlines()) == 5
+    assert sorted(p.name for p in (run_dir / 'grids').iterdir()) == ['step_000002.png', 'step_000004.png']
+    samples = np.load(run_dir / 'samples.npy')
     assert samples.shape == (1000, 28, 28, 1) and samples.dtype == np.float32
     assert -1 <= samples.min() and samples.max() <= 1
-    assert (tmp_path / 'progress.gif').is_file() and (tmp_path / 'losses.png').is_file()
-    assert last_checkpoint_step(tmp_path) == 4
+    assert (run_dir / 'progress.gif').is_file() and (run_dir / 'losses.png').is_file()
+    assert last_checkpoint_step(run_dir) == 4
 
 
 def test_the_first_grid_comes_early_then_every_show_every_steps(nb, tmp_path):
     first = training_run.FIRST_GRID_STEP
-    run_train(nb, tmp_path, fake_batches(first + 10), n_batches=first + 10, show_every=first + 5, print_every=100,
-              checkpoint_every=1000)
-    assert sorted(p.name for p in (tmp_path / 'grids').iterdir()) == [
+    run = run_train(nb, tmp_path, fake_batches(first + 10), n_batches=first + 10, show_every=first + 5,
+                    print_every=100, checkpoint_every=1000)
+    assert sorted(p.name for p in (Path(run.run_dir) / 'grids').iterdir()) == [
         f'step_{first:06d}.png', f'step_{first + 5:06d}.png', f'step_{first + 10:06d}.png']  # the last: the final grid
 
 
-def test_resume_continues_from_the_saved_step(nb, tmp_path, capsys):
-    run_train(nb, tmp_path, fake_batches(4), n_batches=4, epochs=1)
-    fixed_z = np.load(tmp_path / 'fixed_z.npy')
+def test_resume_continues_the_newest_run_from_its_saved_step(nb, tmp_path, capsys):
+    first = run_train(nb, tmp_path, fake_batches(4), n_batches=4, epochs=1)
+    fixed_z = np.load(Path(first.run_dir) / 'fixed_z.npy')
 
     record = run_train(nb, tmp_path, fake_batches(4), n_batches=4, epochs=2, resume=True)
 
+    assert record.run_dir == first.run_dir
     assert 'Resumed from step 4' in capsys.readouterr().out
     assert [row[0] for row in record.losses] == list(range(1, 9))
-    assert last_checkpoint_step(tmp_path) == 8
-    assert np.array_equal(np.load(tmp_path / 'fixed_z.npy'), fixed_z), 'the grids keep drawing the same z'
+    assert last_checkpoint_step(record.run_dir) == 8
+    assert np.array_equal(np.load(Path(record.run_dir) / 'fixed_z.npy'), fixed_z), 'the grids keep drawing the same z'
 
 
-def test_a_fresh_run_clears_the_old_one(nb, tmp_path):
-    run_train(nb, tmp_path, fake_batches(4), n_batches=4)
+def test_a_fresh_run_starts_a_folder_of_its_own_and_keeps_the_old_one(nb, tmp_path):
+    old = run_train(nb, tmp_path, fake_batches(4), n_batches=4)
+    before = sorted(str(p) for p in Path(old.run_dir).rglob('*'))
     record = run_train(nb, tmp_path, fake_batches(2), n_batches=2)
-    assert [row[0] for row in record.losses] == [1, 2] and last_checkpoint_step(tmp_path) == 2
+    assert record.run_dir != old.run_dir
+    assert [row[0] for row in record.losses] == [1, 2] and last_checkpoint_step(record.run_dir) == 2
+    assert sorted(str(p) for p in Path(old.run_dir).rglob('*')) == before, 'every file of the old run is kept'
+    assert last_checkpoint_step(old.run_dir) == 4
 
 
 def test_interrupt_keeps_checkpoint_losses_and_grids(nb, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_train(nb, tmp_path, fake_batches(6, interrupt_at=3), n_batches=6)
+    [run_dir] = tmp_path.iterdir()  # the one run
 
-    assert last_checkpoint_step(tmp_path) == 3
-    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 1 + 3
-    assert (tmp_path / 'grids' / 'step_000002.png').is_file() and (tmp_path / 'progress.gif').is_file()
+    assert last_checkpoint_step(run_dir) == 3
+    assert len((run_dir / 'losses.csv').read_text().splitlines()) == 1 + 3
+    assert (run_dir / 'grids' / 'step_000002.png').is_file() and (run_dir / 'progress.gif').is_file()
 
 
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(nb, tmp_path):
     with pytest.raises(FloatingPointError, match=r'Step 3: .*Training diverged: try a lower learning_rate'):
         run_train(nb, tmp_path, fake_batches(6, nan_at=2), n_batches=6)
+    [run_dir] = tmp_path.iterdir()  # the one run
 
-    assert last_checkpoint_step(tmp_path) == 2
-    assert len((tmp_path / 'losses.csv').read_text().splitlines()) == 1 + 2
+    assert last_checkpoint_step(run_dir) == 2
+    assert len((run_dir / 'losses.csv').read_text().splitlines()) == 1 + 2
 
 
 def test_same_seed_gives_the_same_losses(nb, tmp_path):
