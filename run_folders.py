@@ -68,7 +68,8 @@ def every_run(output_dir):
         trainings = sorted(os.listdir(output_dir))
     except FileNotFoundError:
         return {}
-    found = {os.path.join(output_dir, name): runs(os.path.join(output_dir, name)) for name in trainings}
+    found = {os.path.join(output_dir, name): runs(os.path.join(output_dir, name)) for name in trainings
+             if os.path.isdir(os.path.join(output_dir, name))}  # beside make run's notebook, HTML and figures
     return {training: its_runs for training, its_runs in found.items() if its_runs}
 
 

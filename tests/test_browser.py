@@ -2,10 +2,10 @@
 Chromium run every cell of a copy with tiny parameters, injected the way `make run` injects them (papermill), on
 the offline sample; the page then shows every check passed, the grids as images, the progress bars as widgets,
 and no error."""
+import contextlib
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import papermill
@@ -14,7 +14,7 @@ from papermill.parameterize import parameterize_notebook
 
 from conftest import ROOT
 from notebook_loader import NOTEBOOK
-from test_jupyter import MAKE, free_port, learners_environment, wait_for_json
+from test_jupyter import MAKE, free_port, learners_environment, serving, wait_for_json
 from test_notebook import N_CHECKS
 
 CHROMIUM = shutil.which('chromium')
@@ -60,6 +60,21 @@ def jupyter_environment(folder):
             'JUPYTERLAB_SETTINGS_DIR': str(folder / 'settings')}
 
 
+@contextlib.contextmanager
+def chromium_page(url):
+    """A page of headless Chromium (the system's, driven by Playwright) opened at url."""
+    from playwright.sync_api import sync_playwright
+    executable = chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
+        page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+        page.goto(url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
 def run_all_cells(page):
     """Run > Run All Cells, then wait until no cell is queued or running; return the cells as READ_CELLS reads them."""
     deadline, cells = time.time() + RUN_ALL_TIMEOUT_S, []
@@ -78,28 +93,16 @@ def run_all_cells(page):
 
 @pytest.fixture(scope='module')
 def page_cells(tmp_path_factory):
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
+    chromium()
     folder = tmp_path_factory.mktemp('browser')
     notebook, port = tiny_copy(folder), free_port()
-    server = subprocess.Popen(MAKE + ['notebook', f'NOTEBOOK={notebook}',
-                                      f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={TOKEN}'],
-                              cwd=ROOT, env=jupyter_environment(folder), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with serving(MAKE + ['notebook', f'NOTEBOOK={notebook}', f'NOTEBOOK_ARGS=--port={port} '
+                         f'--IdentityProvider.token={TOKEN}'], ROOT, jupyter_environment(folder)):
         wait_for_json(f'http://127.0.0.1:{port}/api?token={TOKEN}')
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
-            page = browser.new_page(viewport={'width': 1400, 'height': 1000})
-            page.goto(f'http://127.0.0.1:{port}/notebooks/{notebook.name}?token={TOKEN}')
+        with chromium_page(f'http://127.0.0.1:{port}/notebooks/{notebook.name}?token={TOKEN}') as page:
             page.wait_for_selector('.jp-Notebook .jp-CodeCell', timeout=60_000)
             page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
-            cells = run_all_cells(page)
-            browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-    return cells
+            return run_all_cells(page)
 
 
 def test_every_cell_ran(page_cells):
@@ -131,29 +134,18 @@ def test_each_training_shows_a_widget_progress_bar(page_cells):
 
 def test_tensorboard_shows_a_runs_loss_chart_and_its_grids(nb, tmp_path):
     """make tensorboard on the runs of two trainings, opened in Chromium: the runs, the losses' charts and the grids."""
-    from playwright.sync_api import sync_playwright
     from test_training import fake_batches, run_train
-    executable = chromium()
+    chromium()
     for training in ('mnist', 'celeba'):
         run_train(nb, tmp_path / 'output' / training, fake_batches(4), n_batches=4)
     port = free_port()
-    server = subprocess.Popen(MAKE + ['tensorboard', f'OUTPUT={tmp_path / "output"}',
-                                      f'TENSORBOARD_ARGS=--port={port}'], cwd=ROOT,
-                              env=learners_environment(tmp_path), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with serving(MAKE + ['tensorboard', f'OUTPUT={tmp_path / "output"}', f'TENSORBOARD_ARGS=--port={port}'], ROOT,
+                 learners_environment(tmp_path)):
         runs = wait_for_json(f'http://127.0.0.1:{port}/data/runs')
         assert sorted(run.split('/')[0] for run in runs) == ['celeba', 'mnist']
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=['--no-sandbox'])
-            page = browser.new_page(viewport={'width': 1400, 'height': 1000})
-            page.goto(f'http://127.0.0.1:{port}/#timeseries')
+        with chromium_page(f'http://127.0.0.1:{port}/#timeseries') as page:
             page.wait_for_selector('text=loss/discriminator', timeout=60_000)
             page.wait_for_selector('text=loss/generator', timeout=60_000)
             page.wait_for_function("() => Array.from(document.querySelectorAll('img')).some(img => img.naturalWidth > 0 "
                                    "&& img.src.includes('imageData'))",  # a grid, drawn from its event file
                                    timeout=60_000)
-            browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)

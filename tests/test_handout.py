@@ -12,7 +12,7 @@ import pytest
 import helper
 from conftest import filled_in_exercise
 from course import exercise, handout
-from test_jupyter import free_port, learners_environment, wait_for_json
+from test_jupyter import free_port, learners_environment, serving, wait_for_json
 
 # The project's venv stands in for the learner's (CI has no time for a second install); -o: its requirements.txt,
 # unpacked after the venv was made, would otherwise make it install again.
@@ -76,13 +76,8 @@ def test_make_run_of_the_exercise_filled_in_passes_every_check(unpacked):
 
 def test_make_notebook_serves_the_exercise(unpacked, tmp_path):
     port, token = free_port(), 'test-token'
-    server = subprocess.Popen(MAKE + ['notebook', f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={token}'],
-                              cwd=unpacked, env=learners_environment(tmp_path), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with serving(MAKE + ['notebook', f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={token}'], unpacked,
+                 learners_environment(tmp_path)):
         contents = wait_for_json(f'http://127.0.0.1:{port}/api/contents/dlnd_face_generation.ipynb?token={token}')
-        assert contents['type'] == 'notebook'
-        assert any('# TODO: Implement Function' in ''.join(cell['source']) for cell in contents['content']['cells'])
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+    assert contents['type'] == 'notebook'
+    assert any('# TODO: Implement Function' in ''.join(cell['source']) for cell in contents['content']['cells'])

@@ -1,5 +1,6 @@
 """Working in Jupyter: `make notebook` serves the notebook quietly, and a notebook saved with outputs is committed
 without them."""
+import contextlib
 import json
 import os
 import shutil
@@ -43,6 +44,18 @@ def learners_environment(folder):
     return env
 
 
+@contextlib.contextmanager
+def serving(command, cwd, env, **options):
+    """A server started by command (make's recipe, in a session of its own), stopped with all it started."""
+    server = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
+                              **{'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL, **options})
+    try:
+        yield server
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
 def wait_for_json(url, tries=240):
     """The JSON a starting server answers at url, polled every half second."""
     for _ in range(tries):
@@ -56,10 +69,8 @@ def wait_for_json(url, tries=240):
 
 def test_make_notebook_serves_the_notebook_without_a_browser_and_without_tensorflows_noise(tmp_path):
     port, token = free_port(), 'test-token'
-    server = subprocess.Popen(MAKE + ['notebook', f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={token}'],
-                              cwd=ROOT, env=learners_environment(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
+    with serving(MAKE + ['notebook', f'NOTEBOOK_ARGS=--port={port} --IdentityProvider.token={token}'], ROOT,
+                 learners_environment(tmp_path)) as server:
         contents = wait_for_json(
             f'http://127.0.0.1:{port}/api/contents/dlnd_face_generation.ipynb?content=0&token={token}')
         assert contents['type'] == 'notebook'
@@ -71,9 +82,6 @@ def test_make_notebook_serves_the_notebook_without_a_browser_and_without_tensorf
         environ = open(f'/proc/{jupyter}/environ', 'rb').read().split(b'\0')
         assert b'--no-browser' in cmdline, 'no display: no browser is tried'
         assert b'TF_CPP_MIN_LOG_LEVEL=2' in environ, "kernels inherit it: TensorFlow's C++ lines stay out"
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def test_a_notebook_saved_with_outputs_is_committed_without_them(tmp_path):

@@ -185,6 +185,7 @@ def make(*args, cwd=ROOT, timeout=120):
 def test_runs_are_listed_with_their_size_and_removed_one_at_a_time(nb, tmp_path):
     first = run_train(nb, tmp_path / 'mnist', fake_batches(2), n_batches=2)
     second = run_train(nb, tmp_path / 'mnist', fake_batches(2), n_batches=2)
+    (tmp_path / 'dlnd_face_generation.html').write_text('make run writes this beside the trainings')
     listed = make('runs', f'OUTPUT={tmp_path}')
     assert listed.returncode == 0
     assert [line.split()[0] for line in listed.stdout.splitlines()[:2]] == [first.run_dir, second.run_dir]
