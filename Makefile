@@ -16,7 +16,7 @@ EXERCISE := exercise/dlnd_face_generation.ipynb
 OUTPUT ?= output
 TENSORBOARD_ARGS ?=
 
-.PHONY: setup run test notebook exercise regenerate-exercise review handout tensorboard runs remove-run strip-outputs-on-commit quiet-kernels clean
+.PHONY: setup run test notebook exercise regenerate-exercise review handout tensorboard runs remove-run torch-venv strip-outputs-on-commit quiet-kernels clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,13 @@ runs: $(STAMP)
 
 remove-run: $(STAMP)
 	@$(VENV)/bin/python -m run_folders remove $(RUN)
+
+# A Python with torch for the benchmark's PyTorch peers (bench/train_speed.py --torch-python .venv-torch/bin/python)
+torch-venv: .venv-torch/.installed
+.venv-torch/.installed: bench/requirements-torch.txt
+	$(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-torch.txt
+	touch $@
 
 clean:
 	@echo 'Removing output/ (every training run, and make run'"'"'s notebook and figures), dist/ and .pytest_cache/'

@@ -8,15 +8,23 @@ the other, and reported as the median images per second over --steps timed train
               AVX-512 VNNI/BF16 or AMX
   two_run     the same graph run as the course's solutions ran it: one sess.run per network per batch, with
               TensorFlow's default session settings
-  keras3      the same network and losses in Keras 3 with a tf.function train step (TensorFlow's DCGAN tutorial)
+  keras3      the same network and losses in Keras 3 with a tf.function train step (TensorFlow's DCGAN tutorial),
+              the generator's weights averaged as the notebook's are (Keras 3's use_ema, decay 0.99)
+  torch, torch_cl  the same in PyTorch eager, written as its DCGAN tutorial (bench/torch_peer.py), with
+              contiguous and channels_last tensors; only with --torch-python (a Python with torch: the project
+              does not need it; bench/requirements-torch.txt)
+  train_loop  the notebook's whole train, TrainingRun's bookkeeping and TensorBoard events included
   bf16        the notebook's graph with its bfloat16 switch on (oneDNN's automatic bfloat16 rewrite; on a CPU
               without native bfloat16 the switch keeps float32, so this equals graph there)
   data        `train`'s loop over helper.Dataset.get_batches: images per second received, share of time waiting
 for the MNIST (28x28x1, batch 64) and CelebA (28x28x3, batch 32) shapes, plus the training FLOPs per image of the
-network (`gflop_per_image`, TensorFlow's profiler) and the GFLOP/s reached. The last line is one JSON object.
+network (`gflop_per_image`, TensorFlow's profiler) and the GFLOP/s reached, beside what this CPU's cores reach on a
+large float32 matrix product in TensorFlow (`peak`). The modes are interleaved within each repeat; each ratio of
+the notebook's step to a peer is taken per repeat, and shown as its median with the range. The last line is one
+JSON object.
 Name the CPU with every figure: `grep -o -E 'avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u`.
 
-    python bench/train_speed.py [--steps 30] [--repeats 3]
+    python bench/train_speed.py [--steps 30] [--repeats 5] [--torch-python .venv-torch/bin/python]
 """
 import argparse
 import json
@@ -26,7 +34,8 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
 from measure import peak_rss_mb  # noqa: E402 (bench/ is on the path: this file runs as a script)
@@ -123,7 +132,9 @@ def keras3_speed(dataset, steps):
     x = conv_bn(conv_bn(x, D_CHANNELS[1]), D_CHANNELS[2])
     discriminator = keras.Model(image, layers.Dense(1, kernel_initializer=init)(layers.Flatten()(x)))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    g_optimizer, d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    # The notebook's rates, and its average of the generator's weights after each update.
+    g_optimizer = keras.optimizers.Adam(1e-3, beta_1=0.5, use_ema=True, ema_momentum=0.99)
+    d_optimizer = keras.optimizers.Adam(5e-4, beta_1=0.5)
 
     @tf.function
     def train_step(images, noise):
@@ -148,6 +159,50 @@ def keras3_speed(dataset, steps):
     images = tf.constant(rng.uniform(-1, 1, (batch, 28, 28, channels)).astype(np.float32))
     noise = tf.constant(rng.uniform(-1, 1, (batch, Z_DIM)).astype(np.float32))
     return time_steps(lambda: [t.numpy() for t in train_step(images, noise)], steps, batch), 0
+
+
+def train_loop_speed(dataset, steps):
+    """The notebook's train as its training cell calls it, on random batches: images per second between the
+    steps TrainingRun records (its bookkeeping, TensorBoard's events and a checkpoint at the end included)."""
+    import tempfile
+    import numpy as np
+    import training_run
+    ns = notebook_namespace()
+    tf = ns['tf']
+    channels, batch = SHAPES[dataset]
+    ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]
+    recorded, record = [], training_run.TrainingRun.record
+
+    def timed_record(run, d_loss, g_loss):
+        recorded.append(time.perf_counter())
+        return record(run, d_loss, g_loss)
+
+    def batches(batch_size):
+        rng = np.random.default_rng(0)
+        for _ in range(steps + 5):
+            yield rng.uniform(-0.5, 0.5, (batch_size, 28, 28, channels)).astype(np.float32)
+
+    training_run.TrainingRun.record = timed_record
+    with tempfile.TemporaryDirectory() as folder, tf.Graph().as_default():
+        run = training_run.TrainingRun(folder, 'bench', progress=None, print_every=10 ** 6, show_every=10 ** 6,
+                                       checkpoint_every=10 ** 6)
+        ns['train'](1, batch, Z_DIM, 5e-4, 0.5, batches, (batch * (steps + 5), 28, 28, channels),
+                    'L' if channels == 1 else 'RGB', run)
+    return batch / statistics.median(np.diff(recorded[5:])), 0
+
+
+def peak_speed(dataset, steps):
+    """GFLOP/s of a 2048 x 2048 float32 matrix product in TensorFlow on every core: what this CPU can do."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+    import session_settings
+    n = 2048
+    with tf.Graph().as_default():
+        a = tf.Variable(np.random.default_rng(0).uniform(-1, 1, (n, n)).astype(np.float32))  # not folded away
+        product = tf.reduce_sum(tf.matmul(a, a))
+        with tf.Session(config=session_settings.session_config()) as sess:
+            sess.run(a.initializer)
+            return time_steps(lambda: sess.run(product), max(5, steps // 3), 2 * n ** 3 / 1e9), 0
 
 
 def data_speed(dataset, steps):
@@ -198,6 +253,10 @@ def child(mode, dataset, steps):
         result = keras3_speed(dataset, steps)
     elif mode == 'data':
         result = data_speed(dataset, steps)
+    elif mode == 'train_loop':
+        result = train_loop_speed(dataset, steps)
+    elif mode == 'peak':
+        result = peak_speed(dataset, steps)
     else:
         result = graph_speed(dataset, steps, mode)
     print(json.dumps({'result': result, 'peak_rss_mb': peak_rss_mb()}))
@@ -205,16 +264,25 @@ def child(mode, dataset, steps):
 
 # ---------------------------------------------------------------------------------------------- the parent
 
-def measure(mode, dataset, steps):
+def measure(mode, dataset, steps, torch_python=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
     env['TF_USE_LEGACY_KERAS'] = '0' if mode == 'keras3' else '1'
     if mode == 'no_onednn':
         env['TF_ENABLE_ONEDNN_OPTS'] = '0'
-    out = subprocess.run([sys.executable, __file__, '--child', mode, dataset, str(steps)], env=env,
-                         capture_output=True, text=True)
+    channels, batch = SHAPES[dataset]
+    command = [sys.executable, __file__, '--child', mode, dataset, str(steps)]
+    if mode.startswith('torch'):
+        command = [torch_python, os.path.join(BENCH, 'torch_peer.py'), dataset, str(steps), str(channels),
+                   str(R1_WEIGHTS[dataset]), str(batch)] + (['channels_last'] if mode == 'torch_cl' else [])
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f'{mode} on {dataset} failed:\n{out.stderr[-3000:]}')
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def spread(values):
+    """'median (min-max)' of a list of numbers."""
+    return f'{statistics.median(values):,.2f} ({min(values):,.2f}-{max(values):,.2f})'
 
 
 def main():
@@ -222,41 +290,55 @@ def main():
         return child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--steps', type=int, default=30, help='timed training steps per measurement')
-    parser.add_argument('--repeats', type=int, default=3, help='measurements per figure (the median is shown)')
+    parser.add_argument('--repeats', type=int, default=5, help='measurements per figure (the median is shown)')
+    parser.add_argument('--torch-python', help='a Python with torch, for the PyTorch peers (torch, torch_cl)')
     args = parser.parse_args()
 
-    modes = ('graph', 'no_onednn', 'two_run', 'keras3', 'bf16')
-    ips, flops, rss = {}, {}, {}
+    modes = ('graph', 'train_loop', 'no_onednn', 'two_run', 'keras3', 'bf16') + \
+        (('torch', 'torch_cl') if args.torch_python else ())
+    peers = [mode for mode in ('keras3', 'torch', 'torch_cl', 'two_run', 'no_onednn') if mode in modes]
+    ips, flops, rss, peak = {}, {}, {}, []
     for dataset in SHAPES:
         for _ in range(args.repeats):
+            peak.append(measure('peak', dataset, args.steps)['result'][0])
             for mode in modes:  # interleaved, so a noisy moment hurts every mode alike
-                found = measure(mode, dataset, args.steps)
+                found = measure(mode, dataset, args.steps, args.torch_python)
                 ips.setdefault((mode, dataset), []).append(found['result'][0])
                 flops[dataset] = flops.get(dataset) or found['result'][1]
                 rss[(mode, dataset)] = max(rss.get((mode, dataset), 0), found['peak_rss_mb'])
     data = measure('data', 'celeba', args.steps)
     median = {key: statistics.median(values) for key, values in ips.items()}
+    # The notebook's step against each peer, repeat by repeat (both measured within minutes of each other).
+    ratios = {(peer, dataset): [g / p for g, p in zip(ips[('graph', dataset)], ips[(peer, dataset)])]
+              for peer in peers for dataset in SHAPES}
 
-    print(f'images per second, median of {args.repeats} x {args.steps} steps, {os.cpu_count()} cores')
-    print(f'{"":10s}' + ''.join(f'{mode:>12s}' for mode in modes) + '  GFLOP/image  GFLOP/s (graph)')
+    cores = len(os.sched_getaffinity(0))
+    print(f'images per second, median of {args.repeats} x {args.steps} steps, {cores} cores; range in brackets')
     for dataset, (channels, batch) in SHAPES.items():
         gflop = flops[dataset] / 1e9
-        print(f'{dataset + " b" + str(batch):10s}' + ''.join(f'{median[(m, dataset)]:12.0f}' for m in modes)
-              + f'  {gflop:11.3f}  {gflop * median[("graph", dataset)]:14.1f}')
-    ratios = {
-        'step_vs_keras3': median[('graph', 'mnist')] / median[('keras3', 'mnist')],
-        'step_vs_two_run': median[('graph', 'mnist')] / median[('two_run', 'mnist')],
-        'bf16_vs_fp32': median[('bf16', 'mnist')] / median[('graph', 'mnist')],
-        'onednn_vs_default': median[('graph', 'mnist')] / median[('no_onednn', 'mnist')],
-    }
-    for name, value in ratios.items():
-        print(f'{name} (MNIST shape): {value:.2f}x')
+        print(f'{dataset} (batch {batch}, {gflop:.3f} GFLOP an image):')
+        for mode in modes:
+            values = ips[(mode, dataset)]
+            print(f'  {mode:11s} {statistics.median(values):7,.0f} ({min(values):,.0f}-{max(values):,.0f})'
+                  + (f'  {gflop * median[(mode, dataset)]:6.1f} GFLOP/s' if mode in ('graph', 'train_loop') else ''))
+    print(f'a 2048 x 2048 float32 matmul in TensorFlow: {spread(peak)} GFLOP/s; the notebook\'s step reaches '
+          + ', '.join(f'{100 * flops[d] / 1e9 * median[("graph", d)] / statistics.median(peak):.0f}% of it ({d})'
+                      for d in SHAPES))
+    print("the notebook's step against each peer, per repeat (above 1: the notebook is faster):")
+    for (peer, dataset), values in ratios.items():
+        print(f'  vs {peer:10s} {dataset:7s} {spread(values)}')
     print(f'data path (CelebA shape, batch 32): get_batches {data["result"][0]:,.0f} images/s; '
           f'train waits for data {data["result"][1]:.1%} of its time')
-    peak = max(rss[('graph', 'celeba')], data['peak_rss_mb'])
-    print(f'peak memory of CelebA-shaped training, with the image cache: {peak:,.0f} MB')
-    print(json.dumps({**{k: round(v, 3) for k, v in ratios.items()},
-                      'data_wait_share': round(data['result'][1], 4), 'peak_rss_mb': round(peak),
+    peak_rss = max(rss[('graph', 'celeba')], data['peak_rss_mb'])
+    print(f'peak memory of CelebA-shaped training, with the image cache: {peak_rss:,.0f} MB')
+    summary = {f'step_vs_{peer}_{dataset}': {'median': round(statistics.median(values), 3),
+                                             'min': round(min(values), 3), 'max': round(max(values), 3)}
+               for (peer, dataset), values in ratios.items()}
+    print(json.dumps({**summary, 'onednn_vs_default': round(median[('graph', 'mnist')] /
+                                                            median[('no_onednn', 'mnist')], 3),
+                      'bf16_vs_fp32': round(median[('bf16', 'mnist')] / median[('graph', 'mnist')], 3),
+                      'peak_gflop_s': round(statistics.median(peak), 1),
+                      'data_wait_share': round(data['result'][1], 4), 'peak_rss_mb': round(peak_rss),
                       'gflop_per_image': {d: round(f / 1e9, 4) for d, f in flops.items()},
                       'images_per_s': {f'{m}_{d}': round(v) for (m, d), v in median.items()}}))
 
