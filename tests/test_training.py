@@ -118,7 +118,7 @@ def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb, monkey
     float32, bfloat16 = session_settings.session_config(), session_settings.session_config(bfloat16=True)
     assert getattr(float32.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
     assert getattr(bfloat16.graph_options.rewrite_options, BFLOAT16_REWRITE) == RewriterConfig.ON
-    assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 1
+    assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 0, 'TensorFlow\'s pools'
 
 
 def test_bfloat16_stays_float32_and_says_so_on_a_cpu_without_native_bfloat16(nb, monkeypatch):
