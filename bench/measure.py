@@ -1,4 +1,18 @@
-"""Measuring helpers shared by the benchmarks."""
+"""Measuring helpers shared by the benchmarks (pure Python: the PyTorch peer's interpreter imports them too)."""
+import statistics
+import time
+
+
+def time_steps(step, steps, batch, warmup=5):
+    """Items per second of step() (batch items each): `steps` timed calls after `warmup`, their median."""
+    for _ in range(warmup):
+        step()
+    durations = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        durations.append(time.perf_counter() - start)
+    return batch / statistics.median(durations)
 
 
 def peak_rss_mb():

@@ -10,14 +10,13 @@ prints one JSON line: {"result": [images per second, 0], "peak_rss_mb": ...}.
 """
 import json
 import os
-import resource
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from measure import peak_rss_mb, time_steps  # bench/ is on the path: this file runs as a script
 
 Z_DIM = 100
 LEAK = 0.2
@@ -88,17 +87,10 @@ def speed(steps, channels, r1_weight, batch, channels_last):
         average.update_parameters(g)
         return d_loss.item(), g_loss.item()
 
-    for _ in range(5):
-        step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return batch / statistics.median(durations)
+    return time_steps(step, steps, batch)
 
 
 if __name__ == '__main__':
     _, dataset, steps, channels, r1_weight, batch, *layout = sys.argv
     ips = speed(int(steps), int(channels), float(r1_weight), int(batch), layout == ['channels_last'])
-    print(json.dumps({'result': [ips, 0], 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({'result': [ips, 0], 'peak_rss_mb': peak_rss_mb()}))

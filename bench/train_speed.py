@@ -38,7 +38,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
-from measure import peak_rss_mb  # noqa: E402 (bench/ is on the path: this file runs as a script)
+from measure import peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
 import notebook_loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
@@ -93,17 +93,6 @@ def training_flops(tf, sess, fetches, feed):
     options = tf.profiler.ProfileOptionBuilder.float_operation()
     options['output'] = 'none'
     return tf.profiler.profile(sess.graph, run_meta=run_meta, cmd='op', options=options).total_float_ops
-
-
-def time_steps(step, steps, batch, warmup=5):
-    for _ in range(warmup):
-        step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return batch / statistics.median(durations)
 
 
 def keras3_speed(dataset, steps):
