@@ -75,13 +75,13 @@ def _reuse_explained(call, scope, fix):
     try:
         yield
     except ValueError as error:
-        text = str(error).split('\n')[0]
+        text = str(error).split('\n')[0].split('. ')[0]  # its first sentence: the rest suggests AUTO_REUSE
         if 'already exists' in text:
             raise AssertionError(f"{call} created the '{scope}' variables again instead of reusing them "
-                                 f'(TensorFlow: "{text[:120]}"). {fix}') from None
+                                 f'(TensorFlow: "{text}"). {fix}') from None
         if 'does not exist' in text:
             raise AssertionError(f"{call} looked for '{scope}' variables to reuse before any were made "
-                                 f'(TensorFlow: "{text[:120]}"). {fix}') from None
+                                 f'(TensorFlow: "{text}"). {fix}') from None
         raise
 
 
