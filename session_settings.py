@@ -1,4 +1,5 @@
 """The settings of train's TensorFlow session, and what the CPU can do that they depend on."""
+import os
 import warnings
 
 import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
@@ -6,10 +7,16 @@ import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+# oneDNN's instruction sets below AVX512-BF16: with ONEDNN_MAX_CPU_ISA capped at one, it has no bfloat16 kernel and
+# aborts the process on the first bfloat16 matrix product.
+ONEDNN_ISAS_WITHOUT_BFLOAT16 = ('SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX512_CORE', 'AVX512_CORE_VNNI')
 
 
 def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
-    """True when the CPU computes in bfloat16 natively (AVX512-BF16 or AMX), as Linux reports its flags."""
+    """True when the CPU computes in bfloat16 natively (AVX512-BF16 or AMX), as Linux reports its flags, and oneDNN
+    is not capped below it (ONEDNN_MAX_CPU_ISA)."""
+    if os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper() in ONEDNN_ISAS_WITHOUT_BFLOAT16:
+        return False
     try:
         with open(cpuinfo) as f:
             flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
@@ -30,8 +37,9 @@ def session_config(bfloat16=False):
     config = tf.ConfigProto()
     if bfloat16 and not cpu_has_bfloat16():
         # Emulated bfloat16 is no saving: measured 16x slower than float32 on an AVX2 CPU.
-        warnings.warn('bfloat16 = True, but this CPU has neither AVX512-BF16 nor AMX, where bfloat16 is emulated '
-                      'and many times slower: training stays in float32.')
+        warnings.warn('bfloat16 = True, but this CPU has neither AVX512-BF16 nor AMX (or ONEDNN_MAX_CPU_ISA caps '
+                      'oneDNN below them), where bfloat16 is emulated and many times slower: training stays in '
+                      'float32.')
     elif bfloat16:
         config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = RewriterConfig.ON
     return config

@@ -158,6 +158,15 @@ def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
     assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is expected
 
 
+def test_cpu_has_bfloat16_is_false_where_onednn_is_capped_below_it(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n')
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')  # a bfloat16 matmul would abort the process
+    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is False
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX512_CORE_AMX')
+    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is True
+
+
 def test_cpu_has_bfloat16_is_false_where_the_flags_cannot_be_read(tmp_path):
     assert session_settings.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
 
