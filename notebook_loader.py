@@ -14,6 +14,11 @@ FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_
 CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows
 
 
+def without_magics(source):
+    """A cell's source with IPython's % and ! lines blanked, so that it parses as Python (line numbers kept)."""
+    return '\n'.join('' if line.lstrip().startswith(('%', '!')) else line for line in source.split('\n'))
+
+
 def base_namespace():
     """What the notebook's cells before the functions import: tf, np, helper, the checks as tests, pyplot, display."""
     import matplotlib.pyplot

@@ -78,8 +78,8 @@ def serve(output_dir, args):
         print(f'Port {port} is taken (another TensorBoard?): choose another, make tensorboard '
               f'TENSORBOARD_ARGS=--port={port + 1}')
         return 1
-    rest = [arg for i, arg in enumerate(args) if not arg.startswith('--port') and (i == 0 or args[i - 1] != '--port')]
-    command = [sys.executable, '-m', 'tensorboard.main', '--logdir', output_dir, '--port', str(port), *rest]
+    # TensorBoard's own default port is ours too; a --port among args comes last and wins, with the same value.
+    command = [sys.executable, '-m', 'tensorboard.main', '--logdir', output_dir, '--port', str(port), *args]
     os.execv(sys.executable, command)
 
 

@@ -27,6 +27,8 @@ from glob import glob
 
 import nbformat
 
+from notebook_loader import without_magics
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLUTION = os.path.join(ROOT, 'dlnd_face_generation.ipynb')
 EXERCISE = os.path.join(ROOT, 'exercise', 'dlnd_face_generation.ipynb')
@@ -143,8 +145,7 @@ def _read(path):
 
 def _imported_names(source):
     """The top-level module names a cell or file imports (IPython's % and ! lines left out)."""
-    code = '\n'.join('' if line.lstrip().startswith(('%', '!')) else line for line in source.split('\n'))
-    for node in ast.walk(ast.parse(code)):
+    for node in ast.walk(ast.parse(without_magics(source))):
         if isinstance(node, ast.Import):
             yield from (alias.name.split('.')[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -122,7 +122,7 @@ def load(nb):
         if cell.cell_type != 'code':
             continue
         try:
-            tree = ast.parse(_without_magics(cell.source))
+            tree = ast.parse(notebook_loader.without_magics(cell.source))
         except SyntaxError as error:
             named = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
             why = f'cell {number} does not parse (line {error.lineno}: {error.msg}): fix its Python'
@@ -142,10 +142,6 @@ def load(nb):
         if name not in defined_in and name not in problems:
             problems[name] = f'no cell defines {name}: put back the exercise\'s cell with `def {name}(` and write it'
     return namespace, problems, broken_cells
-
-
-def _without_magics(source):
-    return '\n'.join('' if line.lstrip().startswith(('%', '!')) else line for line in source.split('\n'))
 
 
 def _execute(tree, number, names, namespace, problems):
@@ -265,11 +261,11 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
     import helper
     import mnist_score
     import training_run
-    lines = []
+    lines, chosen = [], hyperparameters(nb)
     for dataset, title, default_steps in TRAINING:
         try:
             with time_limit(TRAIN_TIMEOUT_S, f'train on {title}'), contextlib.redirect_stdout(io.StringIO()):
-                data, files, run_dir = _train(namespace, hyperparameters(nb)[dataset], helper, training_run, dataset,
+                data, files, run_dir = _train(namespace, chosen[dataset], helper, training_run, dataset,
                                               title, data_dir, os.path.join(output_dir, dataset), max_images,
                                               steps or default_steps)
             samples = training_run.saved_samples(run_dir)
