@@ -27,6 +27,7 @@ Name the CPU with every figure: `grep -o -E 'avx512f|avx512_bf16|amx_bf16' /proc
     python bench/train_speed.py [--steps 30] [--repeats 5] [--torch-python .venv-torch/bin/python]
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -55,14 +56,16 @@ def notebook_namespace():
     return notebook_loader.notebook_functions()
 
 
-def graph_speed(dataset, steps, mode):
-    """Images per second of the notebook's graph: 'graph' or 'no_onednn' (one run), 'two_run', or 'bf16'."""
+@contextlib.contextmanager
+def notebook_step(dataset, mode='graph'):
+    """The notebook's training step on one random batch: (session, step(), the whole step's fetches and feed).
+    mode 'graph' and 'bf16': one sess.run per batch with the notebook's session settings; 'two_run': one per
+    network, with TensorFlow's defaults, as the course ran it."""
     import numpy as np
     import session_settings
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
-    # The course ran with TensorFlow's defaults; train runs with the notebook's settings.
     config = tf.ConfigProto() if mode == 'two_run' else session_settings.session_config(bfloat16=mode == 'bf16')
     with tf.Graph().as_default():
         input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
@@ -72,22 +75,30 @@ def graph_speed(dataset, steps, mode):
         rng = np.random.default_rng(0)
         feed = {input_real: rng.uniform(-1, 1, (batch, 28, 28, channels)).astype(np.float32),
                 input_z: rng.uniform(-1, 1, (batch, Z_DIM)).astype(np.float32), lr: 2e-4}
+        fetches = [d_opt, g_opt, d_loss, g_loss]
         with tf.Session(config=config) as sess:
             sess.run(tf.global_variables_initializer())
-            flops = training_flops(tf, sess, [d_opt, g_opt], feed)
 
             def step():
                 if mode == 'two_run':
                     sess.run([d_opt, d_loss], feed)
                     sess.run([g_opt, g_loss], feed)
                 else:
-                    sess.run([d_opt, g_opt, d_loss, g_loss], feed)
-            return time_steps(step, steps, batch), flops / batch
+                    sess.run(fetches, feed)
+            yield sess, step, (fetches, feed)
 
 
-def training_flops(tf, sess, fetches, feed):
+def graph_speed(dataset, steps, mode):
+    """Images per second of the notebook's graph: 'graph' or 'no_onednn' (one run), 'two_run', or 'bf16'."""
+    with notebook_step(dataset, mode) as (sess, step, (fetches, feed)):
+        batch = SHAPES[dataset][1]
+        return time_steps(step, steps, batch), training_flops(sess, fetches, feed) / batch
+
+
+def training_flops(sess, fetches, feed):
     """Floating-point operations of one training step (both networks, forward and backward), from TF's profiler
     fed the shapes of a traced step."""
+    import tensorflow.compat.v1 as tf
     run_meta = tf.RunMetadata()
     sess.run(fetches, feed, options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE), run_metadata=run_meta)
     options = tf.profiler.ProfileOptionBuilder.float_operation()
@@ -95,8 +106,9 @@ def training_flops(tf, sess, fetches, feed):
     return tf.profiler.profile(sess.graph, run_meta=run_meta, cmd='op', options=options).total_float_ops
 
 
-def keras3_speed(dataset, steps):
-    """The same network and losses in Keras 3, trained with a tf.function step as in TensorFlow's DCGAN tutorial."""
+def keras3_step(dataset):
+    """The same network and losses in Keras 3, trained with a tf.function step as in TensorFlow's DCGAN tutorial:
+    step() runs it on one random batch."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -147,7 +159,12 @@ def keras3_speed(dataset, steps):
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(-1, 1, (batch, 28, 28, channels)).astype(np.float32))
     noise = tf.constant(rng.uniform(-1, 1, (batch, Z_DIM)).astype(np.float32))
-    return time_steps(lambda: [t.numpy() for t in train_step(images, noise)], steps, batch), 0
+    return lambda: [t.numpy() for t in train_step(images, noise)]
+
+
+def keras3_speed(dataset, steps):
+    """Images per second of the Keras 3 peer."""
+    return time_steps(keras3_step(dataset), steps, SHAPES[dataset][1]), 0
 
 
 def train_loop_speed(dataset, steps):
