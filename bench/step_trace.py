@@ -32,6 +32,12 @@ OP_EVENT = re.compile(r'^(?P<node>[^ :]+):(?P<type>[A-Za-z0-9_]+)$')
 TYPE_PREFIXES = re.compile(r'^(_MklNative|_Mkl|Resource)')
 # Ops that only call a function whose own ops are traced too: counting them would count their ops twice.
 CALLS = {'PartitionedCall', 'StatefulPartitionedCall'}
+BATCH_NORM = 'batch normalization (every op in its scopes)'
+OPTIMIZERS = 'Adam and the weight average'
+# The optimizers' scopes: tf.train's (Adam, Adam_1, ExponentialMovingAverage) and Keras 3's (adam, adam_1), whose
+# updates are element-wise ops where tf.train has one ApplyAdam per variable.
+OPTIMIZER_SCOPE = re.compile(r'^(Adam(_\d+)?|ExponentialMovingAverage|adam(_\d+)?)/')
+OTHER = 'other element-wise ops and reductions'
 KINDS = (  # (kind, op types); the first kind that holds an op's type is its kind
     ('convolutions, forward', {'Conv2D', 'FusedConv2D', 'DepthwiseConv2dNative'}),
     ('input gradients (transposed convolutions, slopes)', {'Conv2DBackpropInput'}),
@@ -39,21 +45,21 @@ KINDS = (  # (kind, op types); the first kind that holds an op's type is its kin
     ('matrix products', {'MatMul', 'FusedMatMul', 'BatchMatMulV2'}),
     ('bias additions and their gradients', {'BiasAdd', 'BiasAddGrad'}),
     ('leaky ReLU and its gradient', {'LeakyRelu', 'LeakyReluGrad'}),
-    ('Adam', {'ApplyAdam'}),
+    (OPTIMIZERS, {'ApplyAdam'}),
     ('variable reads, copies, shapes', {'ReadVariableOp', 'Identity', 'Shape', 'Reshape', 'Const', 'Fill',
                                         'ZerosLike', 'OnesLike', 'BroadcastTo', 'StridedSlice', 'Pack',
                                         'ShapeN', 'ConcatV2', 'Squeeze', 'ExpandDims', 'NoOp', 'Transpose',
                                         'ToTf', 'MklToTf'}),
 )
-BATCH_NORM = 'batch normalization (every op in its scopes)'
-OTHER = 'other element-wise ops and reductions'
 
 
 def kind_of(node, op_type):
-    """The row of the breakdown an op's time goes to. Batch normalization by its scope, because Keras 3 computes
-    it from element-wise ops where tf.layers fuses it into one op."""
+    """The row of the breakdown an op's time goes to. Batch normalization and the optimizers by their scopes,
+    because Keras 3 computes them from element-wise ops where tf.layers and tf.train have one op for each."""
     if op_type not in {t for _, types in KINDS[:4] for t in types} and re.search(r'batch_norm', node):
         return BATCH_NORM
+    if OPTIMIZER_SCOPE.match(node):
+        return OPTIMIZERS
     return next((kind for kind, types in KINDS if op_type in types), OTHER)
 
 

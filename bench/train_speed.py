@@ -25,6 +25,7 @@ JSON object.
 Name the CPU with every figure: `grep -o -E 'avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u`.
 
     python bench/train_speed.py [--steps 30] [--repeats 5] [--torch-python .venv-torch/bin/python]
+                                [--modes graph keras3 ...] [--shapes mnist celeba]
 """
 import argparse
 import contextlib
@@ -43,6 +44,7 @@ from measure import peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path
 import notebook_loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
+MODES = ('graph', 'train_loop', 'no_onednn', 'two_run', 'keras3', 'bf16', 'torch', 'torch_cl')  # torch: with a Python
 Z_DIM = 100
 G_CHANNELS, D_CHANNELS = (128, 64, 32), (32, 64, 128)  # the notebook's layer widths, for the Keras 3 peer
 R1_WEIGHTS = dict(zip(SHAPES, notebook_loader.training_cell_setting('R1_WEIGHT')))  # as each training cell sets it
@@ -298,13 +300,20 @@ def main():
     parser.add_argument('--steps', type=int, default=30, help='timed training steps per measurement')
     parser.add_argument('--repeats', type=int, default=5, help='measurements per figure (the median is shown)')
     parser.add_argument('--torch-python', help='a Python with torch, for the PyTorch peers (torch, torch_cl)')
+    parser.add_argument('--modes', nargs='+', choices=MODES,
+                        help='the modes to measure (graph always is; default: all, torch with --torch-python), '
+                             'for more repeats of the ones in question')
+    parser.add_argument('--shapes', nargs='+', choices=tuple(SHAPES), default=tuple(SHAPES))
     args = parser.parse_args()
+    if {'torch', 'torch_cl'} & set(args.modes or ()) and not args.torch_python:
+        parser.error('the PyTorch peers need --torch-python')
 
-    modes = ('graph', 'train_loop', 'no_onednn', 'two_run', 'keras3', 'bf16') + \
-        (('torch', 'torch_cl') if args.torch_python else ())
+    modes = ['graph'] + [mode for mode in args.modes or MODES if mode != 'graph' and
+                         (args.torch_python or not mode.startswith('torch'))]
     peers = [mode for mode in ('keras3', 'torch', 'torch_cl', 'two_run', 'no_onednn') if mode in modes]
+    shapes = {dataset: SHAPES[dataset] for dataset in args.shapes}
     ips, flops, rss, peak = {}, {}, {}, []
-    for dataset in SHAPES:
+    for dataset in shapes:
         for _ in range(args.repeats):
             peak.append(measure('peak', dataset, args.steps)['result'][0])
             for mode in modes:  # interleaved, so a noisy moment hurts every mode alike
@@ -316,11 +325,11 @@ def main():
     median = {key: statistics.median(values) for key, values in ips.items()}
     # The notebook's step against each peer, repeat by repeat (both measured within minutes of each other).
     ratios = {(peer, dataset): [g / p for g, p in zip(ips[('graph', dataset)], ips[(peer, dataset)])]
-              for peer in peers for dataset in SHAPES}
+              for peer in peers for dataset in shapes}
 
     cores = len(os.sched_getaffinity(0))
     print(f'images per second, median of {args.repeats} x {args.steps} steps, {cores} cores; range in brackets')
-    for dataset, (channels, batch) in SHAPES.items():
+    for dataset, (_, batch) in shapes.items():
         gflop = flops[dataset] / 1e9
         print(f'{dataset} (batch {batch}, {gflop:.3f} GFLOP an image):')
         for mode in modes:
@@ -329,21 +338,22 @@ def main():
                   + (f'  {gflop * median[(mode, dataset)]:6.1f} GFLOP/s' if mode in ('graph', 'train_loop') else ''))
     print(f'a 2048 x 2048 float32 matmul in TensorFlow: {spread(peak)} GFLOP/s; the notebook\'s step reaches '
           + ', '.join(f'{100 * flops[d] / 1e9 * median[("graph", d)] / statistics.median(peak):.0f}% of it ({d})'
-                      for d in SHAPES))
+                      for d in shapes))
     print("the notebook's step against each peer, per repeat (above 1: the notebook is faster):")
     for (peer, dataset), values in ratios.items():
         print(f'  vs {peer:10s} {dataset:7s} {spread(values)}')
     print(f'data path (CelebA shape, batch 32): get_batches {data["result"][0]:,.0f} images/s; '
           f'train waits for data {data["result"][1]:.1%} of its time')
-    peak_rss = max(rss[('graph', 'celeba')], data['peak_rss_mb'])
+    peak_rss = max(rss.get(('graph', 'celeba'), 0), data['peak_rss_mb'])
     print(f'peak memory of CelebA-shaped training, with the image cache: {peak_rss:,.0f} MB')
     summary = {f'step_vs_{peer}_{dataset}': {'median': round(statistics.median(values), 3),
                                              'min': round(min(values), 3), 'max': round(max(values), 3)}
                for (peer, dataset), values in ratios.items()}
-    print(json.dumps({**summary, 'onednn_vs_default': round(median[('graph', 'mnist')] /
-                                                            median[('no_onednn', 'mnist')], 3),
-                      'bf16_vs_fp32': round(median[('bf16', 'mnist')] / median[('graph', 'mnist')], 3),
-                      'peak_gflop_s': round(statistics.median(peak), 1),
+    first = next(iter(shapes))
+    summary.update({name: round(median[(top, first)] / median[(bottom, first)], 3)
+                    for name, top, bottom in (('onednn_vs_default', 'graph', 'no_onednn'),
+                                              ('bf16_vs_fp32', 'bf16', 'graph')) if bottom in modes and top in modes})
+    print(json.dumps({**summary, 'peak_gflop_s': round(statistics.median(peak), 1),
                       'data_wait_share': round(data['result'][1], 4), 'peak_rss_mb': round(peak_rss),
                       'gflop_per_image': {d: round(f / 1e9, 4) for d, f in flops.items()},
                       'images_per_s': {f'{m}_{d}': round(v) for (m, d), v in median.items()}}))

@@ -1,14 +1,17 @@
 """bench/step_trace.py: the profiler's events become the breakdown's rows, and a real trace of the notebook's step
-has its time in convolutions, not in rows the tool failed to name."""
+has its time in convolutions, not in rows the tool failed to name. bench/step_variants.py: each variant changes
+the graph it claims to, and says so when it does not."""
 import os
 import sys
 
 import pytest
+import tensorflow.compat.v1 as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench')
 sys.path.insert(0, BENCH)
 import step_trace  # noqa: E402 (bench/ is on the path, as when its scripts run)
+import step_variants  # noqa: E402
 
 
 def xspace(events):
@@ -42,8 +45,10 @@ def test_op_events_are_summed_by_node_and_type_without_onednn_prefixes_or_calls(
     ('gradients/discriminator/batch_normalization/FusedBatchNormV3_grad/FusedBatchNormGradV3',
      'FusedBatchNormGradV3', step_trace.BATCH_NORM),
     ('functional_1/batch_normalization/moments/SquaredDifference', 'SquaredDifference', step_trace.BATCH_NORM),
-    ('Adam/update_discriminator/conv2d/kernel/ApplyAdam', 'ApplyAdam', 'Adam'),
-    ('ExponentialMovingAverage/AssignMovingAvg/sub_1', 'Sub', step_trace.OTHER),
+    ('Adam/update_discriminator/conv2d/kernel/ApplyAdam', 'ApplyAdam', step_trace.OPTIMIZERS),
+    ('ExponentialMovingAverage/AssignMovingAvg/sub_1', 'Sub', step_trace.OPTIMIZERS),
+    ('adam_1/Mul_45', 'Mul', step_trace.OPTIMIZERS),  # Keras 3's Adam
+    ('logistic_loss/mul', 'Mul', step_trace.OTHER),
 ])
 def test_each_op_lands_in_the_row_of_its_kind(node, op_type, kind):
     assert step_trace.kind_of(node, op_type) == kind
@@ -56,3 +61,17 @@ def test_a_traced_notebook_step_spends_its_time_in_named_convolutions():
     convolutions = sum(kinds[kind] for kind, _ in step_trace.KINDS[:3])
     assert found['wall_ms'] > 0 and convolutions > total / 2, kinds
     assert kinds[step_trace.OTHER] < total / 5, kinds
+
+
+@pytest.mark.parametrize('variant', step_variants.GRAPH)
+def test_the_unchanged_graph_fails_each_variants_check(nb, variant):
+    with tf.Graph().as_default() as graph:
+        input_real, input_z, lr = nb['model_inputs'](28, 28, 1, 100)
+        nb['model_opt'](*nb['model_loss'](input_real, input_z, 1), lr, 0.5)  # MNIST's cell: R1_WEIGHT 1
+        with pytest.raises(RuntimeError, match=f'the variant {variant} did not change the graph'):
+            step_variants.check_changed(variant, graph)
+
+
+@pytest.mark.parametrize('variant', step_variants.GRAPH)
+def test_each_graph_variant_changes_the_step_it_times(variant):
+    assert step_variants.measure(variant, 'mnist', 2) > 0  # the child checks the change before timing
