@@ -7,7 +7,7 @@ profiler records each op's run on the executor's threads; its events are summed 
 ops can run at once on two cores, so the ops' times add up to more than the step's wall time, which is measured
 untraced (median of the same number of steps) and shown beside them.
 
-    python bench/step_trace.py [--steps 20] [--dataset celeba] [--top 12]
+    python bench/step_trace.py [--steps 20] [--dataset celeba] [--top 12] [--nodes REGEX]
 Name the CPU with every figure: `grep -o -E 'avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u`; oneDNN can be
 capped as on a smaller CPU with ONEDNN_MAX_CPU_ISA=AVX2 (label it capped).
 """
@@ -127,7 +127,7 @@ def table(title, rows, results):
     print(f'| {title} | ' + ' | '.join(f'{mode}: ms a step | share' for mode in results) + ' |')
     print('|---|' + '---|---|' * len(results))
     for row in rows:
-        print(f'| {row} | ' + ' | '.join(f'{results[m][row]:.2f} | {results[m][row] / totals[m]:.0%}'
+        print(f'| {row} | ' + ' | '.join(f'{results[m][row]:.2f} | {results[m][row] / (totals[m] or 1):.0%}'
                                          for m in results) + ' |')
     print('| all ops | ' + ' | '.join(f'{totals[m]:.2f} | 100%' for m in results) + ' |')
 
@@ -139,8 +139,13 @@ def main():
     parser.add_argument('--steps', type=int, default=20, help='steps traced (and timed untraced) per mode')
     parser.add_argument('--dataset', choices=('mnist', 'celeba'), default='celeba', help="the training cell's shape")
     parser.add_argument('--top', type=int, default=12, help='op types listed one by one')
+    parser.add_argument('--nodes', type=re.compile, help="only the ops whose node's name this regular expression "
+                        "finds, e.g. R1's second backward pass on the MNIST shape: "
+                        "'^gradients_1/gradients/|^gradient_tape/gradient_tape/'")
     args = parser.parse_args()
     found = {mode: measure(mode, args.dataset, args.steps) for mode in MODES}
+    for mode in MODES if args.nodes else ():
+        found[mode]['ops'] = {name: ms for name, ms in found[mode]['ops'].items() if args.nodes.search(name)}
     kinds, types = zip(*(breakdown(found[mode]['ops']) for mode in MODES))
     kinds, types = dict(zip(MODES, kinds)), dict(zip(MODES, types))
     print(f'{args.dataset} shape, {args.steps} traced steps per mode, {len(os.sched_getaffinity(0))} cores; '
