@@ -1,5 +1,7 @@
 """Measuring helpers shared by the benchmarks (pure Python: the PyTorch peer's interpreter imports them too)."""
+import json
 import statistics
+import subprocess
 import time
 
 
@@ -20,3 +22,11 @@ def peak_rss_mb():
     never reports its larger parent's peak)."""
     with open('/proc/self/status') as f:
         return next(int(line.split()[1]) for line in f if line.startswith('VmHWM')) / 1024
+
+
+def child_result(command, env, what):
+    """The JSON object a benchmark's child process prints on its last line; what it wrote to stderr if it fails."""
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f'{what} failed:\n{out.stderr[-3000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])

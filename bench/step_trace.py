@@ -18,13 +18,12 @@ import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
-from measure import time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
+from measure import child_result, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 MODES = ('graph', 'keras3')
 # A profiler event of an op is named 'node/name:OpType'; oneDNN's kernels carry a prefix, resource variables another.
@@ -104,11 +103,7 @@ def traced(mode, dataset, steps):
 
 def measure(mode, dataset, steps):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', TF_USE_LEGACY_KERAS='0' if mode == 'keras3' else '1')
-    out = subprocess.run([sys.executable, __file__, '--child', mode, dataset, str(steps)], env=env,
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f'{mode} on {dataset} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_result([sys.executable, __file__, '--child', mode, dataset, str(steps)], env, f'{mode} on {dataset}')
 
 
 def breakdown(ops):

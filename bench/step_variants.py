@@ -23,12 +23,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
-from measure import time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
+from measure import child_result, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 ENVIRONMENT = {  # variants that are an environment variable, and theirs
     'xla': {'TF_XLA_FLAGS': '--tf_xla_cpu_global_jit'},
@@ -133,11 +132,8 @@ def child(variant, dataset, steps):
 
 def measure(variant, dataset, steps):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', TF_USE_LEGACY_KERAS='1', **ENVIRONMENT.get(variant, {}))
-    out = subprocess.run([sys.executable, __file__, '--child', variant, dataset, str(steps)], env=env,
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f'{variant} on {dataset} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_result([sys.executable, __file__, '--child', variant, dataset, str(steps)], env,
+                        f'{variant} on {dataset}')
 
 
 def main():

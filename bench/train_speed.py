@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -40,7 +39,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
-from measure import peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
+from measure import child_result, peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
 import notebook_loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
@@ -147,7 +146,8 @@ def keras3_step(dataset):
                 slope_tape.watch(images)
                 real_logits = discriminator(images, training=True)
             fake_logits = discriminator(fake, training=True)
-            d_loss = bce(tf.fill(tf.shape(real_logits), 0.9), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+            d_loss = (bce(tf.fill(tf.shape(real_logits), 0.9), real_logits)
+                      + bce(tf.zeros_like(fake_logits), fake_logits))
             if R1_WEIGHTS[dataset]:
                 slopes = slope_tape.gradient(real_logits, images)
                 d_loss += R1_WEIGHTS[dataset] / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]))
@@ -282,10 +282,7 @@ def measure(mode, dataset, steps, torch_python=None):
     if mode.startswith('torch'):
         command = [torch_python, os.path.join(BENCH, 'torch_peer.py'), dataset, str(steps), str(channels),
                    str(R1_WEIGHTS[dataset]), str(batch)] + (['channels_last'] if mode == 'torch_cl' else [])
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f'{mode} on {dataset} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_result(command, env, f'{mode} on {dataset}')
 
 
 def spread(values):
