@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import types
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
@@ -85,8 +86,9 @@ def traced(mode, dataset, steps):
     import train_speed
     batch = train_speed.SHAPES[dataset][1]
     built = train_speed.notebook_step(dataset) if mode == 'graph' else \
-        contextlib.nullcontext((None, train_speed.keras3_step(dataset), None))
-    with built as (_, step, _):
+        contextlib.nullcontext(types.SimpleNamespace(step=train_speed.keras3_step(dataset)))
+    with built as made:
+        step = made.step
         wall_ms = 1000 * batch / time_steps(step, steps, batch, warmup=10)
         with tempfile.TemporaryDirectory() as folder:
             tf2.profiler.experimental.start(folder)

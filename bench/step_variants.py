@@ -123,9 +123,9 @@ def child(variant, dataset, steps):
         return feed_speed(dataset, steps * 10)
     change_session(variant)
     change_graph(variant, dataset)
-    with train_speed.notebook_step(dataset) as (sess, step, _):
-        check_changed(variant, sess.graph)
-        return time_steps(step, steps, train_speed.SHAPES[dataset][1])
+    with train_speed.notebook_step(dataset) as built:
+        check_changed(variant, built.sess.graph)
+        return time_steps(built.step, steps, train_speed.SHAPES[dataset][1])
 
 
 # ---------------------------------------------------------------------------------------------- the parent

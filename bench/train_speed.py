@@ -34,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+import typing
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -57,11 +58,22 @@ def notebook_namespace():
     return notebook_loader.notebook_functions()
 
 
+class NotebookStep(typing.NamedTuple):
+    """The notebook's training graph in a session: step() runs one batch; fetches and feed are the whole step's."""
+    sess: object
+    step: typing.Callable
+    fetches: list
+    feed: dict
+    input_real: object
+    input_z: object
+    learning_rate: object
+
+
 @contextlib.contextmanager
 def notebook_step(dataset, mode='graph'):
-    """The notebook's training step on one random batch: (session, step(), the whole step's fetches and feed).
-    mode 'graph' and 'bf16': one sess.run per batch with the notebook's session settings; 'two_run': one per
-    network, with TensorFlow's defaults, as the course ran it."""
+    """The notebook's training step on one random batch, as a NotebookStep. mode 'graph' and 'bf16': one sess.run
+    per batch with the notebook's session settings; 'two_run': one per network, with TensorFlow's defaults, as the
+    course ran it."""
     import numpy as np
     import session_settings
     ns = notebook_namespace()
@@ -86,14 +98,14 @@ def notebook_step(dataset, mode='graph'):
                     sess.run([g_opt, g_loss], feed)
                 else:
                     sess.run(fetches, feed)
-            yield sess, step, (fetches, feed)
+            yield NotebookStep(sess, step, fetches, feed, input_real, input_z, lr)
 
 
 def graph_speed(dataset, steps, mode):
     """Images per second of the notebook's graph: 'graph' or 'no_onednn' (one run), 'two_run', or 'bf16'."""
-    with notebook_step(dataset, mode) as (sess, step, (fetches, feed)):
+    with notebook_step(dataset, mode) as built:
         batch = SHAPES[dataset][1]
-        return time_steps(step, steps, batch), training_flops(sess, fetches, feed) / batch
+        return time_steps(built.step, steps, batch), training_flops(built.sess, built.fetches, built.feed) / batch
 
 
 def training_flops(sess, fetches, feed):
@@ -218,34 +230,25 @@ def data_speed(dataset, steps):
     import tempfile
     import numpy as np
     import helper
-    import session_settings
     from data_speed import write_jpegs  # bench/ is on the path: this file runs as a script
-    ns = notebook_namespace()
-    tf = ns['tf']
     channels, batch = SHAPES[dataset]
     with tempfile.TemporaryDirectory() as folder:
         files = write_jpegs(folder, batch * (steps + 5))
         data = helper.Dataset('celeba' if channels == 3 else 'mnist', files, seed=0)
         data.images  # noqa: B018 (the cache is built once, before training, as in the notebook)
-        with tf.Graph().as_default():
-            input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
-            ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]  # as the dataset's training cell sets it
-            d_loss, g_loss = ns['model_loss'](input_real, input_z, channels)
-            d_opt, g_opt = ns['model_opt'](d_loss, g_loss, lr, 0.5)
-            with tf.Session(config=session_settings.session_config()) as sess:
-                sess.run(tf.global_variables_initializer())
-                waiting = training = 0.0
-                batches = data.get_batches(batch)
-                for i in range(steps + 5):
-                    start = time.perf_counter()
-                    images = next(batches)
-                    fed = time.perf_counter()
-                    sess.run([d_opt, g_opt], {input_real: images * 2, lr: 2e-4,
-                                              input_z: np.random.uniform(-1, 1, (batch, Z_DIM))})
-                    if i >= 5:
-                        waiting += fed - start
-                        training += time.perf_counter() - fed
-                get_batches_ips = batch * 50 / timed_batches(data, batch, 50)
+        with notebook_step(dataset) as built:
+            waiting = training = 0.0
+            batches = data.get_batches(batch)
+            for i in range(steps + 5):
+                start = time.perf_counter()
+                images = next(batches)
+                fed = time.perf_counter()
+                built.sess.run(built.fetches, {built.input_real: images * 2, built.learning_rate: 2e-4,
+                                               built.input_z: np.random.uniform(-1, 1, (batch, Z_DIM))})
+                if i >= 5:
+                    waiting += fed - start
+                    training += time.perf_counter() - fed
+            get_batches_ips = batch * 50 / timed_batches(data, batch, 50)
     return get_batches_ips, waiting / (waiting + training)
 
 
