@@ -242,9 +242,10 @@ def saved_samples(run_dir):
 def last_checkpoint(run_dir):
     """The newest intact checkpoint in run_dir (a newer damaged one skipped with a line), or None with one line
     saying what is missing."""
-    checkpoint = checkpoints.newest_intact(os.path.join(run_dir, 'checkpoints'))
+    checkpoint_dir = os.path.join(run_dir, run_folders.CHECKPOINTS)
+    checkpoint = checkpoints.newest_intact(checkpoint_dir)
     if checkpoint is None:
-        print(f'No checkpoint in {os.path.join(run_dir, "checkpoints")}: train keeps one when it trains inside '
+        print(f'No checkpoint in {checkpoint_dir}: train keeps one when it trains inside '
               f'`with run.session(...)` (run the training cell first).')
     return checkpoint
 
