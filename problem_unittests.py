@@ -134,9 +134,9 @@ def _scope_call(scope_mock):
 
 
 def _check_scope(scope_mock, name, reuse, check, fix):
-    _check(scope_mock.called, f'{check}: tf.variable_scope', f"a call with '{name}'", 'no call', fix)
+    _check(scope_mock.called, f'{check}: tf.variable_scope', f"a call with '{name}'", 'no call', fix=fix)
     _check(_scope_call(scope_mock) == (name, reuse), f'{check}: tf.variable_scope arguments',
-           f"('{name}', reuse={reuse})", '({!r}, reuse={!r})'.format(*_scope_call(scope_mock)), fix)
+           f"('{name}', reuse={reuse})", '({!r}, reuse={!r})'.format(*_scope_call(scope_mock)), fix=fix)
 
 
 def _ops_near(start_ops, direction, cross_weighted):

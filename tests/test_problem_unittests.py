@@ -133,7 +133,8 @@ def discriminator_output_and_logits_swapped(images, reuse=False):
     (discriminator_wrong_scope, r"tf.variable_scope arguments: expected \('discriminator', reuse=False\), "
                                 r"found \('critic', reuse=False\)"),
     (discriminator_reuse_ignored, r"Discriminator\(reuse=False\): tf.variable_scope arguments: expected "
-                                  r"\('discriminator', reuse=False\), found \('discriminator', reuse=None\)"),
+                                  r"\('discriminator', reuse=False\), found \('discriminator', reuse=None\)\. "
+                                  r"Open the scope with tf.variable_scope\('discriminator', reuse=reuse\)"),
     (discriminator_batch_norm_first, "Discriminator first layer: expected no batch normalization.*the first layer "
                                      "must see the data's true statistics"),
     (discriminator_returns_logits_twice, r'Discriminator output: expected sigmoid\(logits\)'),
@@ -221,7 +222,8 @@ def generator_32x32(z, out_channel_dim, is_train=True):
     (generator_14x14, r'Generator\(is_train=True\) output shape: expected \[None, 28, 28, 1\], found \[None, 14, '
                       r'14, 1\].*7x7 doubled twice'),
     (generator_32x32, r'output shape: expected \[None, 28, 28, 1\], found \[None, 32, 32, 1\].*7x7 doubled twice'),
-    (generator_wrong_scope, r"expected \('generator', reuse=False\), found \('gen', reuse=False\)"),
+    (generator_wrong_scope, r"expected \('generator', reuse=False\), found \('gen', reuse=False\)\. Open the scope "
+                            r"with tf.variable_scope\('generator', reuse=not is_train\)"),
     (generator_reuse_is_train, r"expected \('generator', reuse=False\), found \('generator', reuse=<_ReuseMode"),
     (generator_sigmoid, r'Generator output range: expected values in \[-1, 1\] on both sides of 0.*A sigmoid at the '
                         r'output\? End in tf.tanh'),
