@@ -27,9 +27,14 @@ def read_marker(folder):
         return None
 
 
-def write_marker(folder, database_name, source, origin, n_images):
+def write_marker(folder, database_name, source, origin, n_images, layout=None):
+    """Mark a complete folder: its dataset, source ('full' or 'sample'), origin, image count and, for a sample, the
+    layout it was written in."""
+    marker = {'dataset': database_name, 'source': source, 'origin': origin, 'images': n_images}
+    if layout is not None:
+        marker['layout'] = layout
     with open(os.path.join(folder, MARKER_NAME), 'w') as f:
-        json.dump({'dataset': database_name, 'source': source, 'origin': origin, 'images': n_images}, f)
+        json.dump(marker, f)
 
 
 def installed(folder):
@@ -53,10 +58,10 @@ def set_aside(folder):
     return aside
 
 
-def build_folder(database_name, info, data_path, source, origin, write_contents):
+def build_folder(database_name, info, data_path, source, origin, write_contents, layout=None):
     """
-    Build a dataset folder with write_contents(target, info) in a staging folder of this process, mark it, then move it into
-    place. The caller holds the dataset's lock; what stands in the way is ours (marked, so replaced) or set aside,
+    Build a dataset folder with write_contents(target, info) in a staging folder of this process, mark it (with
+    its layout, for a sample), then move it into place. The caller holds the dataset's lock; what stands in the way is ours (marked, so replaced) or set aside,
     never deleted.
     """
     staging = tempfile.mkdtemp(prefix=f'.tmp-{database_name}-', dir=data_path)
@@ -68,7 +73,7 @@ def build_folder(database_name, info, data_path, source, origin, write_contents)
             if source == 'full' and n_images != info.n_images:
                 raise IncompleteExtractionError(f'Extracted {n_images:,} {database_name} images, expected '
                                                 f'{info.n_images:,}. Delete the archive and run this cell again.')
-            write_marker(target, database_name, source, origin, n_images)
+            write_marker(target, database_name, source, origin, n_images, layout)
             if os.path.exists(final):
                 if read_marker(final) is None:
                     print(f'Moved {final} to {set_aside(final)}: it has no completion marker.')

@@ -14,7 +14,7 @@ from .files import count_images, is_disk_error, locked
 from .folders import (MARKER_NAME, build_folder, installed, remove_stale_staging, serves, set_aside,
                       why_not_a_2017_folder, write_marker)
 from .registry import LABELS_NAME, dataset_info
-from .sample import SAMPLERS
+from .sample import LAYOUT as SAMPLE_LAYOUT, SAMPLERS
 
 DATA_SOURCE_ENV = 'FACEGEN_DATA'
 DATA_SOURCES = ('auto', 'full', 'sample')
@@ -38,7 +38,7 @@ def download_extract(database_name, data_path, source=None, mirror=None):
     mirror = mirror or os.environ.get(MIRROR_ENV)
     folder = os.path.join(data_path, info.folder)
     found, marker = installed(folder)
-    if serves(found, source):
+    if serves(_current(found, marker), source):
         print(_in_place(database_name, found, 'Found'))  # complete data is read without a lock
         return found
     if marker is None and os.path.isdir(folder) and not os.access(data_path, os.W_OK) \
@@ -53,7 +53,7 @@ def download_extract(database_name, data_path, source=None, mirror=None):
     except OSError as error:
         if not is_disk_error(error):
             raise
-        if found == 'sample':  # a read-only folder, a full disk: the sample in place still serves
+        if found == 'sample':  # a read-only folder, a full disk: the sample in place still serves, in any layout
             print(f'Cannot look for the full {database_name} data ({error.strerror} in {data_path}).')
             print(_in_place(database_name, found, 'Found'))
             return found
@@ -80,8 +80,12 @@ def _prepare_under_lock(database_name, data_path, source, mirror):
     folder = os.path.join(data_path, info.folder)
     remove_stale_staging(data_path, database_name)
     found, marker = installed(folder)  # again: another process may have done the work while this one waited
-    if serves(found, source):
+    if serves(_current(found, marker), source):
         return found, 'Found'
+    if found == 'sample' and _current(found, marker) is None:
+        print(f'{folder} holds the offline sample in an older order (layout {marker.get("layout", 1)}, now '
+              f'{SAMPLE_LAYOUT}): it is built again.')
+        return _fetch_or_build_sample(database_name, data_path, source, mirror, found=None)
     if marker is not None and found is None:  # ours, but its images changed
         found = _repair(folder, marker, database_name, data_path)
         if found == 'full' or source == 'sample':
@@ -114,9 +118,18 @@ def _fetch_or_build_sample(database_name, data_path, source, mirror, found):
     return 'sample', 'Built'
 
 
+def _current(found, marker):
+    """The source installed, or None for the offline sample written in an older layout: it is the project's own,
+    marked as such, so it is rebuilt without asking (a full dataset, a learner's, is never rewritten)."""
+    if found == 'sample' and marker.get('layout', 1) != SAMPLE_LAYOUT:
+        return None
+    return found
+
+
 def _build_sample(database_name, data_path):
     info = dataset_info(database_name)
-    build_folder(database_name, info, data_path, 'sample', info.sample_note, SAMPLERS[database_name])
+    build_folder(database_name, info, data_path, 'sample', info.sample_note, SAMPLERS[database_name],
+                 layout=SAMPLE_LAYOUT)
 
 
 def _fetch_full(database_name, data_path, mirror):

