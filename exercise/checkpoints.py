@@ -1,1 +1,0 @@
-../checkpoints.py

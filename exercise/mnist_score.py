@@ -1,1 +1,0 @@
-../mnist_score.py

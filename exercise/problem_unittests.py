@@ -1,1 +1,0 @@
-../problem_unittests.py

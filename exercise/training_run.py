@@ -1,1 +1,0 @@
-../training_run.py
