@@ -1,42 +1,41 @@
-"""The data the Face Generation notebook calls: the 2017 helper's API.
+"""The data the Face Generation notebook calls: the 2017 helper's API, and what the notebook uses besides.
 
-What the notebook uses:
+The 2017 API:
 - download_extract(database_name, data_path): MNIST and CelebA into data_path, verified, or the offline sample
 - get_image / get_batch: images read, CelebA's cropped to the face, resized; images_square_grid: a grid of them
 - Dataset(dataset_name, data_files): .shape, .image_mode, .images and .get_batches(batch_size), values in
-  [-0.5, 0.5]; mnist_labels: the digits of MNIST's files, for the score
+  [-0.5, 0.5]
 - DLProgress: a tqdm bar that is also urlretrieve's reporthook
 
-The machinery that makes these safe lives in the facegen_data package, one concern a module (its __init__ lists
-them): the datasets' table, downloading and verifying, extracting, the offline sample, the install policy, the
-image cache, files and locks, progress bars, and an exception class for each failure. Its public names that a
-notebook may use are here too.
+What the notebook uses besides: mnist_labels (the digits of MNIST's files), TrainingRun (what train keeps and shows
+besides training) and plot_losses, saved_samples, last_checkpoint and noise_input (a run read back), DigitScorer
+(the digits' score), FaceScorer and describe_faces (the faces' score), load_image_cache (the images decoded once).
+
+The machinery lives in the facegen package (its __init__ lists the sub-packages); this module is the only part of
+it a learner needs to read. The training names are loaded when first used, so that the data cells run before
+TensorFlow is imported. Names that earlier editions of this module exported (the datasets' table, the errors, the
+settings' names) still resolve here, from facegen.data, where they live.
 """
+import importlib
 import math
 import os
-import warnings
 
 import numpy as np
 from PIL import Image
 
-from facegen_data import cache as _cache
-from facegen_data.cache import CACHE_DIR_NAME, CACHE_ENV, cache_folder  # noqa: F401 (the helper's API)
-from facegen_data.download import (CHUNK_BYTES, DEADLINE_ENV, DOWNLOAD_DEADLINE_S, DOWNLOAD_MIN_RATE,  # noqa: F401
-                                   DOWNLOAD_TIMEOUT_S, download_deadline_s)
-from facegen_data.errors import (BadArchiveError, BatchSizeError, CorruptArchiveError,  # noqa: F401 (a class each)
-                                 DataFolderNotWritableError, DownloadError, EmptyDatasetError, FolderChangedError,
-                                 ImageTooSmallError, IncompleteExtractionError, NotEnoughSpaceError,
-                                 TruncatedArchiveError, UnknownDataSourceError, UnknownDatasetError,
-                                 UnreadableImageError, UnsafeArchiveError)
-from facegen_data.folders import MARKER_NAME, SET_ASIDE_SUFFIX, STALE_STAGING_S  # noqa: F401
-from facegen_data.install import DATA_SOURCE_ENV, DATA_SOURCES, MIRROR_ENV, download_extract  # noqa: F401
-from facegen_data.progress import DLProgress  # noqa: F401
-from facegen_data.registry import (CELEBA_FACE_SIZE, CELEBA_PICTURE_SIZE, DATASETS, IMAGE_MAX_VALUE,  # noqa: F401
-                                   IMAGE_SIZE, LABELS_NAME, MNIST_MAGIC_IMAGES, MNIST_MAGIC_LABELS, DatasetInfo,
-                                   RemoteFile, channels, dataset_info)
+from facegen.data import cache as _cache
+from facegen.data.errors import BatchSizeError, EmptyDatasetError, ImageTooSmallError
+from facegen.data.install import download_extract
+from facegen.data.progress import DLProgress
+from facegen.data.registry import CELEBA_FACE_SIZE, CELEBA_PICTURE_SIZE, IMAGE_MAX_VALUE, IMAGE_SIZE, LABELS_NAME, \
+    channels, dataset_info
+from facegen.images import images_square_grid
+
+__all__ = ['download_extract', 'get_image', 'get_batch', 'images_square_grid', 'Dataset', 'DLProgress',
+           'mnist_labels', 'TrainingRun', 'plot_losses', 'saved_samples', 'last_checkpoint', 'noise_input',
+           'DigitScorer', 'FaceScorer', 'describe_faces']
 
 AUTO_CROP = 'auto'  # get_image's default: crop CelebA's pictures to the face, use other images whole
-NON_FINITE_COLOURS = {'L': 128, 'RGB': (255, 0, 255)}  # how images_square_grid paints NaN and infinite pixels
 # uint8 -> float32 in [-0.5, 0.5] by table lookup, the same values as x / 255 - 0.5.
 _TO_UNIT_RANGE = (np.arange(IMAGE_MAX_VALUE + 1, dtype=np.float32) / IMAGE_MAX_VALUE - 0.5)
 
@@ -95,7 +94,7 @@ def get_batch(image_files, width, height, mode, crop_size=AUTO_CROP):
 def load_image_cache(files, width, height, mode, crop_size=None, workers=None, cache_dir=None):
     """
     The images as get_image makes them, as a read-only memory-mapped uint8 array (n, height, width, channels),
-    decoded once (facegen_data.cache) and rebuilt whenever the files change
+    decoded once (facegen.data.cache) and rebuilt whenever the files change
     :param files: Paths of the images
     :param width, height, mode, crop_size: As for get_image
     :param workers: Decoding threads for a build (default: one per core this process may run on)
@@ -117,43 +116,6 @@ def mnist_labels(image_files):
     if not os.path.exists(path):
         return None
     return np.load(path)[[int(os.path.basename(f)[len('image_'):-len('.jpg')]) for f in image_files]]
-
-
-def images_square_grid(images, mode):
-    """
-    Tile images into a square grid
-    :param images: Images to be used for the grid, (n, height, width[, channels]), any value range
-    :param mode: The mode to use for images, 'L' or 'RGB'
-    :return: PIL Image of the first floor(sqrt(n))**2 images, rescaled to 0-255 by their finite pixels; NaN or
-             infinite pixels are painted NON_FINITE_COLOURS[mode], with a warning that counts them
-    """
-    if mode not in NON_FINITE_COLOURS:
-        raise ValueError(f"Unknown image mode {mode!r}; expected 'L' or 'RGB'")
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[..., np.newaxis]
-    side = math.isqrt(len(images))
-    if side == 0:
-        raise ValueError('images_square_grid needs at least one image; got an empty batch')
-    values = images[np.isfinite(images)]  # the range of every image, shown or not, as in 2017
-    low, high = (values.min(), values.max()) if values.size else (0.0, 0.0)
-    # A constant batch (an untrained generator, a blank test image) has no range to stretch.
-    scale = IMAGE_MAX_VALUE / (high - low) if high > low else 0.0
-    images = images[:side * side]
-    finite = np.isfinite(images)
-    tiles = ((np.where(finite, images, low) - low) * scale).round().astype(np.uint8)
-    _, h, w, c = tiles.shape
-    grid = tiles.reshape(side, side, h, w, c).transpose(0, 2, 1, 3, 4).reshape(side * h, side * w, c)
-    if mode == 'L':
-        grid = np.array(Image.fromarray(grid[..., 0] if c == 1 else grid).convert('L'))
-    elif c != 3:
-        grid = np.repeat(grid, 3, axis=2)
-    broken = ~finite.all(axis=-1).reshape(side, side, h, w).transpose(0, 2, 1, 3).reshape(side * h, side * w)
-    if broken.any():
-        grid[broken] = NON_FINITE_COLOURS[mode]
-        warnings.warn(f'{broken.sum():,} of {broken.size:,} pixels are NaN or infinite (a diverged generator?): '
-                      f'they are painted {NON_FINITE_COLOURS[mode]}, the rest scaled on their own.')
-    return Image.fromarray(grid)
 
 
 class Dataset(object):
@@ -209,3 +171,27 @@ class Dataset(object):
         for start in range(0, len(order) - batch_size + 1, batch_size):
             # Sorted indices read the memory map front to back; the batch's members stay random.
             yield _TO_UNIT_RANGE[images[np.sort(order[start:start + batch_size])]]
+
+
+def __getattr__(name):
+    """A training name of the notebook's, or one an earlier edition of this module exported: from the module of
+    facegen that owns it, imported on first use."""
+    if name in _ELSEWHERE:
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+_ELSEWHERE = {name: f'facegen.{module}' for module, names in {
+    'runs.training': 'TrainingRun plot_losses',
+    'runs.results': 'saved_samples last_checkpoint noise_input',
+    'scores.digits': 'DigitScorer',
+    'scores.faces': 'FaceScorer describe_faces',
+    'data': 'DATASETS DatasetInfo RemoteFile dataset_info channels IMAGE_MAX_VALUE IMAGE_SIZE CELEBA_FACE_SIZE '
+            'CELEBA_PICTURE_SIZE LABELS_NAME MNIST_MAGIC_IMAGES MNIST_MAGIC_LABELS DATA_SOURCE_ENV DATA_SOURCES '
+            'MIRROR_ENV CACHE_ENV CACHE_DIR_NAME cache_folder MARKER_NAME SET_ASIDE_SUFFIX STALE_STAGING_S '
+            'CHUNK_BYTES DEADLINE_ENV DOWNLOAD_DEADLINE_S DOWNLOAD_MIN_RATE DOWNLOAD_TIMEOUT_S download_deadline_s '
+            'BadArchiveError BatchSizeError CorruptArchiveError DataFolderNotWritableError DownloadError '
+            'EmptyDatasetError FolderChangedError ImageTooSmallError IncompleteExtractionError NotEnoughSpaceError '
+            'TruncatedArchiveError UnknownDataSourceError UnknownDatasetError UnreadableImageError '
+            'UnsafeArchiveError',
+    'images': 'NON_FINITE_COLOURS'}.items() for name in names.split()}

@@ -6,7 +6,7 @@ which inputs, and prints 'Tests Passed' when everything holds. A function still 
 StyleWarning, not a failure. Pass the checks the same `tf` module the notebook uses (`tensorflow.compat.v1`): its
 `variable_scope`, `trainable_variables` and `Session` are observed.
 """
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
+import facegen  # noqa: F401 (TensorFlow's start-up settings, before TensorFlow is imported)
 
 import contextlib
 import functools
@@ -21,7 +21,8 @@ from unittest import mock
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-import training_run
+from facegen.runs.training import TrainingRun
+
 
 tf.logging.set_verbosity(tf.logging.ERROR)  # TF1 compatibility mode warns about itself at length
 tf.disable_v2_behavior()
@@ -529,7 +530,7 @@ def test_train(train, tf_module):
     inputs = 'epoch_count=2, batch_size=4, z_dim=8, 2 batches per epoch in [-0.5, 0.5], data_shape (8, 28, 28, 1)'
     # A train that keeps its run on disk (a TrainingRun) gets a temporary folder, not the learner's output folder.
     run_dir = tempfile.mkdtemp(prefix='test_train-')
-    keep_run = {'run': training_run.TrainingRun(run_dir, progress=None)} \
+    keep_run = {'run': TrainingRun(run_dir, progress=None)} \
         if 'run' in inspect.signature(train).parameters else {}
     with mock.patch.object(tf_module, 'Session', RecordingSession), mock.patch.dict(globals_, stubs):
         try:

@@ -30,7 +30,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import helper  # noqa: E402
-from facegen_data import cache  # noqa: E402
+from facegen.data import cache  # noqa: E402
 import reference_2017  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
 CELEBA_SIZE = 202599
@@ -102,7 +102,7 @@ def full_pass_memory(folder):
     del cache
     peak = 'from measure import peak_rss_mb; print(round(peak_rss_mb() * 1024))'
     child = (
-        'import sys, numpy as np; sys.path[:0] = sys.argv[2:]; import helper; from facegen_data import cache\n'
+        'import sys, numpy as np; sys.path[:0] = sys.argv[2:]; import helper; from facegen.data import cache\n'
         f'dataset = helper.Dataset("celeba", ["unused.jpg"] * {CELEBA_SIZE}, seed=0)\n'
         'dataset._images = np.load(sys.argv[1], mmap_mode="r")\n'
         'print(sum(len(b) for b in dataset.get_batches(64)))\n' + peak + '\n'

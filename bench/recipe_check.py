@@ -22,13 +22,13 @@ from glob import glob
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tf_environment  # noqa: E402,F401 (TensorFlow's settings, before TensorFlow is imported)
+import facegen  # noqa: E402,F401 (TensorFlow's start-up settings, before TensorFlow is imported)
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 import helper  # noqa: E402
-import mnist_score  # noqa: E402
-import notebook_loader  # noqa: E402
+from facegen.scores import digits  # noqa: E402
+from facegen.notebooks import loader  # noqa: E402
 
 BATCH_SIZE, Z_DIM, BETA1 = 64, 100, 0.5  # the notebook's MNIST cell
 SCORE_NOISE_SEED = 1234
@@ -52,10 +52,10 @@ def changed_source(source, args):
 
 
 def check(args):
-    nb = notebook_loader.notebook_functions(transform=lambda source: changed_source(source, args))
+    nb = loader.notebook_functions(transform=lambda source: changed_source(source, args))
     files = sorted(glob(os.path.join(args.data_dir, 'mnist', '*.jpg')))
     dataset = helper.Dataset('mnist', files, seed=args.seed)
-    scorer = mnist_score.DigitScorer(dataset.images / 127.5 - 1, helper.mnist_labels(files), seed=args.seed)
+    scorer = digits.DigitScorer(dataset.images / 127.5 - 1, helper.mnist_labels(files), seed=args.seed)
     evals, results = {int(step) for step in args.evals.split(',')}, []
     score_z = np.random.RandomState(SCORE_NOISE_SEED).uniform(-1, 1, (1000, Z_DIM))
     np.random.seed(args.seed)

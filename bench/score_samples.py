@@ -13,9 +13,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tf_environment  # noqa: E402,F401
+import facegen  # noqa: E402,F401 (TensorFlow's start-up settings)
 import helper  # noqa: E402
-import mnist_score  # noqa: E402
+from facegen.scores import digits  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -23,7 +23,7 @@ def main(folder):
     with tempfile.TemporaryDirectory() as data:
         helper.download_extract('mnist', data, source='sample')
         files = sorted(glob.glob(os.path.join(data, 'mnist', '*.jpg')))
-        scorer = mnist_score.DigitScorer(helper.Dataset('mnist', files).images / 127.5 - 1, helper.mnist_labels(files))
+        scorer = digits.DigitScorer(helper.Dataset('mnist', files).images / 127.5 - 1, helper.mnist_labels(files))
     for path in sorted(glob.glob(os.path.join(folder, '*.npz'))):
         name, seed = os.path.basename(path)[:-len('.npz')].rsplit('__s', 1)
         saved = np.load(path)

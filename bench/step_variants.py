@@ -46,10 +46,10 @@ VARIANTS = GRAPH + tuple(SESSION) + ('xla', 'xla_fusible', 'caller_thread', 'sys
 # ---------------------------------------------------------------------------------------------- child processes
 
 def change_session(variant):
-    """Let session_settings.session_config make the variant's session."""
-    import session_settings
+    """Let tf_settings.session_config make the variant's session."""
+    from facegen import tf_settings
     from tensorflow.core.protobuf.config_pb2 import OptimizerOptions
-    made = session_settings.session_config
+    made = tf_settings.session_config
 
     def session_config(bfloat16=False):
         config = made(bfloat16)
@@ -58,7 +58,7 @@ def change_session(variant):
         if variant.startswith('xla'):
             config.graph_options.optimizer_options.global_jit_level = OptimizerOptions.ON_1
         return config
-    session_settings.session_config = session_config
+    tf_settings.session_config = session_config
 
 
 def change_graph(variant, dataset):
@@ -102,14 +102,14 @@ def feed_speed(dataset, steps):
     """Batches per second that a sess.run takes in and hands back, feeding what train feeds and computing nothing."""
     import numpy as np
     import tensorflow.compat.v1 as tf
-    import session_settings
+    from facegen import tf_settings
     import train_speed
     channels, batch = train_speed.SHAPES[dataset]
     with tf.Graph().as_default():
         images = tf.placeholder(tf.float32, (None, 28, 28, channels))
         z = tf.placeholder(tf.float32, (None, train_speed.Z_DIM))
         rate = tf.placeholder(tf.float32, ())
-        with tf.Session(config=session_settings.session_config()) as sess:
+        with tf.Session(config=tf_settings.session_config()) as sess:
             rng = np.random.default_rng(0)
             feed = {images: rng.uniform(-1, 1, (batch, 28, 28, channels)).astype(np.float32),
                     z: rng.uniform(-1, 1, (batch, train_speed.Z_DIM)), rate: 2e-4}  # float64 z, as train feeds it

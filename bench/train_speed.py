@@ -39,23 +39,23 @@ import typing
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
-import tf_environment  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
+import facegen  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
 from measure import child_result, peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
-import notebook_loader  # noqa: E402
+from facegen.notebooks import loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
 MODES = ('graph', 'train_loop', 'no_onednn', 'two_run', 'keras3', 'bf16', 'torch', 'torch_cl')  # torch: with a Python
 Z_DIM = 100
 G_CHANNELS, D_CHANNELS = (128, 64, 32), (32, 64, 128)  # the notebook's layer widths, for the Keras 3 peer
-R1_WEIGHTS = dict(zip(SHAPES, notebook_loader.training_cell_setting('R1_WEIGHT')))  # as each training cell sets it
+R1_WEIGHTS = dict(zip(SHAPES, loader.training_cell_setting('R1_WEIGHT')))  # as each training cell sets it
 
 
 # ---------------------------------------------------------------------------------------------- child processes
 
 def notebook_namespace():
     """The notebook's function cells, executed into one namespace (graph mode)."""
-    import notebook_loader
-    return notebook_loader.notebook_functions()
+    from facegen.notebooks import loader
+    return loader.notebook_functions()
 
 
 class NotebookStep(typing.NamedTuple):
@@ -75,11 +75,11 @@ def notebook_step(dataset, mode='graph'):
     per batch with the notebook's session settings; 'two_run': one per network, with TensorFlow's defaults, as the
     course ran it."""
     import numpy as np
-    import session_settings
+    from facegen import tf_settings
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
-    config = tf.ConfigProto() if mode == 'two_run' else session_settings.session_config(bfloat16=mode == 'bf16')
+    config = tf.ConfigProto() if mode == 'two_run' else tf_settings.session_config(bfloat16=mode == 'bf16')
     with tf.Graph().as_default():
         input_real, input_z, lr = ns['model_inputs'](28, 28, channels, Z_DIM)
         ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]  # as the dataset's training cell sets it
@@ -186,12 +186,12 @@ def train_loop_speed(dataset, steps):
     steps TrainingRun records (its bookkeeping, TensorBoard's events and a checkpoint at the end included)."""
     import tempfile
     import numpy as np
-    import training_run
+    from facegen.runs import training
     ns = notebook_namespace()
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
     ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]
-    recorded, record = [], training_run.TrainingRun.record
+    recorded, record = [], training.TrainingRun.record
 
     def timed_record(run, d_loss, g_loss):
         recorded.append(time.perf_counter())
@@ -202,9 +202,9 @@ def train_loop_speed(dataset, steps):
         for _ in range(steps + 5):
             yield rng.uniform(-0.5, 0.5, (batch_size, 28, 28, channels)).astype(np.float32)
 
-    training_run.TrainingRun.record = timed_record
+    training.TrainingRun.record = timed_record
     with tempfile.TemporaryDirectory() as folder, tf.Graph().as_default():
-        run = training_run.TrainingRun(folder, 'bench', progress=None, print_every=10 ** 6, show_every=10 ** 6,
+        run = training.TrainingRun(folder, 'bench', progress=None, print_every=10 ** 6, show_every=10 ** 6,
                                        checkpoint_every=10 ** 6)
         ns['train'](1, batch, Z_DIM, 5e-4, 0.5, batches, (batch * (steps + 5), 28, 28, channels),
                     'L' if channels == 1 else 'RGB', run)
@@ -215,12 +215,12 @@ def peak_speed(dataset, steps):
     """GFLOP/s of a 2048 x 2048 float32 matrix product in TensorFlow on every core: what this CPU can do."""
     import numpy as np
     import tensorflow.compat.v1 as tf
-    import session_settings
+    from facegen import tf_settings
     n = 2048
     with tf.Graph().as_default():
         a = tf.Variable(np.random.default_rng(0).uniform(-1, 1, (n, n)).astype(np.float32))  # not folded away
         product = tf.reduce_sum(tf.matmul(a, a))
-        with tf.Session(config=session_settings.session_config()) as sess:
+        with tf.Session(config=tf_settings.session_config()) as sess:
             sess.run(a.initializer)
             return time_steps(lambda: sess.run(product), max(5, steps // 3), 2 * n ** 3 / 1e9), 0
 

@@ -1,10 +1,22 @@
-"""The settings of train's TensorFlow session, and what the CPU can do that they depend on."""
+"""TensorFlow's settings: those it reads once, when it is first imported, and those of train's session.
+
+The start-up settings are set when this module is imported (facegen's __init__ does so first), each a default
+(`os.environ.setdefault`), so one the user set wins; the notebook's first cell sets the same for a kernel started
+by hand. TensorFlow itself is imported only by session_config, so that the tools that need no TensorFlow (make
+runs, the headless runner's parent process) start at once.
+"""
 import os
+import platform
 import warnings
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
-import tensorflow.compat.v1 as tf
-from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
+# tf.layers needs the legacy Keras 2 (tf-keras) on TensorFlow 2.16 and later.
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# Keep TensorFlow's C++ start-up lines (CPU features, oneDNN notices) out of the way.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+if platform.machine().lower() in ('x86_64', 'amd64'):
+    # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX; elsewhere
+    # (AVX2 laptops and cloud machines) its own kernels train this notebook's GAN about 1.7x slower.
+    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
 # oneDNN's instruction sets below AVX512-BF16: with ONEDNN_MAX_CPU_ISA capped at one, it has no bfloat16 kernel and
@@ -31,6 +43,8 @@ def session_config(bfloat16=False):
     :param bfloat16: Let oneDNN run the graph's convolutions, matrix products and the ops between them in bfloat16
     :return: tf.ConfigProto
     """
+    import tensorflow.compat.v1 as tf
+    from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
     # TensorFlow's own pools: independent ops (the discriminator on real and on generated images, the two networks'
     # gradients) run side by side, each spread over the cores. On 2 cores with today's half-width networks, measured
     # 15-20% faster than one op at a time, which the full-width networks had preferred (docs/speed.md).

@@ -17,9 +17,9 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import tf_environment  # noqa: E402,F401 (before anything imports TensorFlow)
+import facegen  # noqa: E402,F401 (TensorFlow's start-up settings, before anything imports TensorFlow)
 import helper  # noqa: E402
-from facegen_data import download  # noqa: E402
+from facegen.data import download  # noqa: E402
 
 
 @dataclass
@@ -195,16 +195,16 @@ def own_cache_folder(monkeypatch, tmp_path_factory):
 @pytest.fixture(scope='session')
 def nb():
     """The notebook's function cells, executed (without their check calls) into one namespace."""
-    import notebook_loader
-    return notebook_loader.notebook_functions()
+    from facegen.notebooks import loader
+    return loader.notebook_functions()
 
 
 @pytest.fixture(scope='session')
 def exercise_nb():
     """The learner's edition's function cells (the 2017 stubs), executed into one namespace."""
-    import notebook_loader
-    from course import exercise
-    return notebook_loader.notebook_functions(exercise.EXERCISE)
+    from facegen.notebooks import loader
+    from facegen.course import exercise
+    return loader.notebook_functions(exercise.EXERCISE)
 
 
 def bind(function, nb):
@@ -216,7 +216,7 @@ def bind(function, nb):
 def solution_without_markers():
     """The solution notebook less its exercise markers."""
     import nbformat
-    from course import exercise
+    from facegen.course import exercise
     nb = nbformat.read(exercise.SOLUTION, as_version=4)
     for cell in nb.cells:
         cell.source = '\n'.join(line for line in cell.source.split('\n') if 'SOLUTION' not in line)

@@ -1,9 +1,10 @@
 """bench/step_trace.py: the profiler's events become the breakdown's rows, and a real trace of the notebook's step
 has its time in convolutions, not in rows the tool failed to name. bench/step_variants.py: each variant changes
-the graph it claims to, and says so when it does not."""
+the graph it claims to, and says so when it does not. bench/face_score_check.py: each variant changes the notebook."""
 import os
 import sys
 
+import nbformat
 import pytest
 import tensorflow.compat.v1 as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -12,6 +13,7 @@ BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, BENCH)
 import step_trace  # noqa: E402 (bench/ is on the path, as when its scripts run)
 import step_variants  # noqa: E402
+from facegen.notebooks import SOLUTION  # noqa: E402
 
 
 def xspace(events):
@@ -75,3 +77,13 @@ def test_the_unchanged_graph_fails_each_variants_check(nb, variant):
 @pytest.mark.parametrize('variant', step_variants.GRAPH)
 def test_each_graph_variant_changes_the_step_it_times(variant):
     assert step_variants.measure(variant, 'mnist', 2) > 0  # the child checks the change before timing
+
+
+def test_every_face_score_variant_changes_the_notebook_and_an_unknown_change_is_refused(monkeypatch):
+    import face_score_check
+    sources = [cell.source for cell in nbformat.read(SOLUTION, as_version=4).cells]
+    for variant, change in face_score_check.VARIANTS.items():
+        assert change is None or any(change[0] in source for source in sources), variant
+    monkeypatch.setitem(face_score_check.VARIANTS, 'nothing', ('no such text', 'x'))
+    with pytest.raises(ValueError, match="nothing: the notebook has no 'no such text'; the variant changes nothing"):
+        face_score_check.train_variant('nothing', [], 1, 0, '/nonexistent')

@@ -13,7 +13,7 @@ import pytest
 from papermill.parameterize import parameterize_notebook
 
 from conftest import ROOT
-from notebook_loader import NOTEBOOK
+from facegen.notebooks import SOLUTION as NOTEBOOK
 from test_jupyter import MAKE, free_port, learners_environment, serving, wait_for_json
 from test_notebook import N_CHECKS
 

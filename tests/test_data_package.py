@@ -7,7 +7,7 @@ from PIL import Image
 
 import helper
 from conftest import mnist_archives, use_mnist_mirrors
-from facegen_data import errors, extract, files, progress
+from facegen.data import errors, extract, files, progress
 
 # The public names of helper.py before the machinery moved out (ad7eef7): a notebook may use any of them.
 PUBLIC_BEFORE = [

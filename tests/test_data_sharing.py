@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import helper
-from facegen_data import cache, files
+from facegen.data import cache, files
 from conftest import ROOT, jpeg_bytes, mnist_archives, sha256, use_mnist_mirrors, write_pngs
 
 CHILD_ENV = dict(os.environ, PYTHONPATH=ROOT)
@@ -106,7 +106,7 @@ def test_complete_data_is_read_without_waiting_for_the_lock(server, monkeypatch,
 
 CACHE_CHILD = """
 import sys, time, zlib, numpy as np, helper
-from facegen_data import cache
+from facegen.data import cache
 real = cache._decode_chunk
 cache._decode_chunk = lambda *job: (time.sleep(0.05), real(*job))[1]  # a slow disk: the builds overlap
 files = sorted(sys.argv[1:])

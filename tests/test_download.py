@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import helper
-from facegen_data import download, extract
+from facegen.data import download, extract
 from conftest import celeba_zip, mnist_archives, sha256, use_celeba_mirrors, use_mnist_mirrors
 
 

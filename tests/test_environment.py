@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
+from facegen.notebooks.loader import without_magics
 
 SETTINGS = ('TF_USE_LEGACY_KERAS', 'TF_CPP_MIN_LOG_LEVEL', 'TF_ENABLE_ONEDNN_OPTS')
 X86 = platform.machine().lower() in ('x86_64', 'amd64')
@@ -34,8 +35,8 @@ def settings_after(code, **preset):
     return json.loads(out.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize('entry_point', ['tf_environment', 'problem_unittests', 'mnist_score', 'run_notebook',
-                                         'session_settings'])
+@pytest.mark.parametrize('entry_point', ['facegen', 'helper', 'problem_unittests', 'facegen.scores.digits',
+                                         'facegen.notebooks.headless', 'facegen.tf_settings', 'facegen.runs.training'])
 def test_every_entry_point_turns_onednn_on_before_tensorflow(entry_point):
     settings = settings_after(f'import {entry_point}')
     assert settings['TF_USE_LEGACY_KERAS'] == '1'
@@ -43,13 +44,13 @@ def test_every_entry_point_turns_onednn_on_before_tensorflow(entry_point):
 
 
 def test_a_value_the_user_set_wins():
-    settings = settings_after('import tf_environment', TF_ENABLE_ONEDNN_OPTS='0', TF_CPP_MIN_LOG_LEVEL='0')
+    settings = settings_after('import facegen', TF_ENABLE_ONEDNN_OPTS='0', TF_CPP_MIN_LOG_LEVEL='0')
     assert settings['TF_ENABLE_ONEDNN_OPTS'] == '0' and settings['TF_CPP_MIN_LOG_LEVEL'] == '0'
 
 
 def test_the_notebooks_first_cell_sets_the_same_defaults():
     nb = nbformat.read(os.path.join(ROOT, 'dlnd_face_generation.ipynb'), as_version=4)
-    first = next(cell.source for cell in nb.cells if cell.cell_type == 'code')
-    assert settings_after(first) == settings_after('import tf_environment')
+    first = without_magics(next(cell.source for cell in nb.cells if cell.cell_type == 'code'))  # %pip: not run here
+    assert settings_after(first) == settings_after('import facegen')
     user = settings_after(first, TF_ENABLE_ONEDNN_OPTS='0', TF_USE_LEGACY_KERAS='0')
     assert user['TF_ENABLE_ONEDNN_OPTS'] == '0' and user['TF_USE_LEGACY_KERAS'] == '0', 'a value the user set wins'

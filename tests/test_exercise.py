@@ -8,9 +8,9 @@ import papermill
 import pytest
 
 import helper
-import notebook_loader
-import training_run
-from course import exercise
+from facegen.notebooks import loader
+from facegen.runs import results
+from facegen.course import exercise
 
 MODEL_FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt')
 WHOLE_CELL_FIXED = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL\n"""'
@@ -26,7 +26,7 @@ def function_cell(nb, name):
 
 
 def function_node(source, name):
-    code = source.split(notebook_loader.CHECK_MARKER)[0]
+    code = source.split(loader.CHECK_MARKER)[0]
     return next(node for node in ast.parse(code).body if isinstance(node, ast.FunctionDef) and node.name == name)
 
 
@@ -46,8 +46,8 @@ def test_the_cells_that_are_not_the_learners_work_are_unchanged(notebooks):
     solution, learners = notebooks
     fixed = [(s.source, e.source) for s, e in zip(solution.cells, learners.cells)
              if 'SOLUTION' not in s.source and 'parameters' not in s.metadata.get('tags', [])]
-    assert len(fixed) == 18 and all(s == e for s, e in fixed)
-    assert sum(s.startswith(WHOLE_CELL_FIXED) for s, _ in fixed) == 5, 'the DON\'T MODIFY cells among them'
+    assert len(fixed) == 20 and all(s == e for s, e in fixed)
+    assert sum(s.startswith(WHOLE_CELL_FIXED) for s, _ in fixed) == 6, 'the DON\'T MODIFY cells among them'
     assert 'data_dir = \'../data\'' in learners.cells[3].source, 'the same data folder as the solution'
     assert "output_dir = './output'" in learners.cells[3].source, 'its own runs, beside it'
 
@@ -64,7 +64,7 @@ def test_each_function_is_its_signature_docstring_todo_and_nones(notebooks, name
     assert ast.dump(learner.body[1]) == ast.dump(ast.parse('return ' + ', '.join(['None'] * nones)).body[0])
     assert '    # TODO: Implement Function\n\n    return None' in function_cell(learners, name).source
     assert function_cell(learners, name).source.endswith(function_cell(solution, name).source.split(
-        notebook_loader.CHECK_MARKER)[1]), 'the check call stays below the line'
+        loader.CHECK_MARKER)[1]), 'the check call stays below the line'
 
 
 def test_train_is_the_2017_skeleton_written_against_a_training_run(notebooks):
@@ -93,20 +93,10 @@ def test_nothing_of_the_solution_leaks(notebooks):
 def test_the_hyperparameters_are_none_above_the_line_and_epochs_below(notebooks, dataset):
     _, learners = notebooks
     cell = next(c for c in learners.cells if f"helper.Dataset('{dataset}'" in c.source)
-    above, below = cell.source.split(notebook_loader.CHECK_MARKER)
+    above, below = cell.source.split(loader.CHECK_MARKER)
     assert above.split() == ['batch_size', '=', 'None', 'z_dim', '=', 'None', 'learning_rate', '=', 'None', 'beta1',
                              '=', 'None']
     assert below.split('\n')[2].startswith('epochs = ')
-
-
-def test_the_exercise_imports_the_projects_own_modules_from_where_it_lies(notebooks):
-    _, learners = notebooks
-    modules = exercise.project_modules(learners)
-    assert {'helper.py', 'facegen_data', 'problem_unittests.py', 'training_run.py', 'mnist_score.py',
-            'tf_environment.py'} <= set(modules)
-    folder = os.path.dirname(exercise.EXERCISE)
-    for name in modules:
-        assert os.path.samefile(os.path.join(folder, name), os.path.join(exercise.ROOT, name)), name
 
 
 def git(folder, *args):
@@ -133,8 +123,8 @@ def test_regenerating_never_overwrites_a_learners_work(tmp_path, monkeypatch, ca
 
 
 def test_the_cells_after_train_say_what_a_learners_train_left_out(tmp_path, capsys):
-    assert training_run.saved_samples(str(tmp_path)) is None
-    assert training_run.last_checkpoint(str(tmp_path)) is None
+    assert results.saved_samples(str(tmp_path)) is None
+    assert results.last_checkpoint(str(tmp_path)) is None
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f'No samples in {tmp_path}: train keeps 1,000 generated images there with '

@@ -1,4 +1,6 @@
-"""The hand-out: unpacked in a new folder, offline, its two commands work; nothing of the solution is in it."""
+"""The hand-out: unpacked in a new folder, offline, its two commands work; nothing of the solution is in it, the
+wheel included (tests/test_installs.py installs that wheel into a fresh environment)."""
+import io
 import os
 import re
 import shutil
@@ -11,7 +13,8 @@ import pytest
 
 import helper
 from conftest import filled_in_exercise
-from course import exercise, handout
+from facegen.course import exercise, handout
+from facegen.notebooks import SOLUTION
 from test_jupyter import free_port, learners_environment, serving, wait_for_json
 
 # The project's venv stands in for the learner's (CI has no time for a second install); -o: its requirements.txt,
@@ -33,21 +36,37 @@ def unpacked(zip_path, tmp_path):
     return tmp_path / 'learner' / handout.NAME
 
 
+def solution_lines():
+    """The lines the solution marks as what a learner writes (the substantial ones)."""
+    lines, inside = [], False
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        for line in cell.source.splitlines():
+            inside = (inside or '### BEGIN SOLUTION' in line) and '### END SOLUTION' not in line
+            if inside and len(line.strip()) > 30 and 'BEGIN SOLUTION' not in line:
+                lines.append(line.strip())
+    return lines
+
+
 def test_the_zip_holds_the_exercise_and_what_it_needs_and_nothing_of_the_solution(zip_path):
     with zipfile.ZipFile(zip_path) as archive:
         names = sorted(name.split('/', 1)[1] for name in archive.namelist() if not name.endswith('/'))
         notebook = archive.read(f'{handout.NAME}/dlnd_face_generation.ipynb').decode()
-        texts = [archive.read(f'{handout.NAME}/{name}').decode() for name in names]
-    package = sorted(f'facegen_data/{name}' for name in os.listdir(os.path.join(exercise.ROOT, 'facegen_data'))
-                     if name.endswith('.py'))
-    assert names == ['Makefile', 'README.md', 'checkpoints.py', 'data/README.md', 'dlnd_face_generation.ipynb'] + \
-        package + ['helper.py', 'mnist_score.py', 'notebook_loader.py', 'problem_unittests.py', 'requirements.txt',
-                   'run_events.py', 'run_folders.py', 'run_notebook.py', 'session_settings.py', 'tf_environment.py',
-                   'training_run.py']
-    made = exercise.exercise_notebook(nbformat.read(exercise.SOLUTION, as_version=4), data_dir='./data')
+        texts = {name: archive.read(f'{handout.NAME}/{name}') for name in names}
+    [wheel] = [name for name in names if name.endswith('.whl')]
+    assert names == ['Makefile', 'README.md', 'data/README.md', 'dlnd_face_generation.ipynb', wheel,
+                     'requirements.txt']
+    with zipfile.ZipFile(io.BytesIO(texts[wheel])) as package:
+        shipped = {name: package.read(name).decode('utf-8', 'replace') for name in package.namelist()}
+    assert {'helper.py', 'problem_unittests.py', 'facegen/__init__.py', 'facegen/data/install.py',
+            'facegen/runs/training.py', 'facegen/course/handout_files/Makefile'} <= set(shipped)
+    assert not any(name.endswith('.ipynb') for name in shipped)
+    made = exercise.exercise_notebook(nbformat.read(SOLUTION, as_version=4), data_dir='./data')
     assert nbformat.reads(notebook, as_version=4) == made
-    assert not any('BEGIN SOLUTION' in text for text in texts)
-    readme = texts[names.index('README.md')]
+    everything = '\n'.join([*shipped.values(), *(texts[name].decode() for name in names if name != wheel)])
+    hints = shipped['problem_unittests.py']  # what the checks tell a learner to write (a scope, its reuse)
+    leaks = [line for line in solution_lines() if line in everything and line not in hints]
+    assert len(solution_lines()) > 40 and leaks == []
+    readme = texts['README.md'].decode()
     assert re.search(r'```\nmake notebook .*\nmake run .*\n```', readme), 'the README starts with its two commands'
 
 

@@ -78,7 +78,7 @@ def test_make_notebook_serves_the_notebook_without_a_browser_and_without_tensorf
             assert json.load(response)['version'].split('.')[0] == '2'  # jupyter_server 2: Notebook 7's server
         [cmdline, jupyter] = next((argv, pid) for pid in children(server.pid)  # the server, below make's shell
                                   for argv in [open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\0')]
-                                  if argv[0] != b'/bin/sh' and b'dlnd_face_generation.ipynb' in argv)
+                                  if argv[1:3] == [b'-m', b'notebook'] and b'dlnd_face_generation.ipynb' in argv)
         environ = open(f'/proc/{jupyter}/environ', 'rb').read().split(b'\0')
         assert b'--no-browser' in cmdline, 'no display: no browser is tried'
         assert b'TF_CPP_MIN_LOG_LEVEL=2' in environ, "kernels inherit it: TensorFlow's C++ lines stay out"

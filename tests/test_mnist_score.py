@@ -4,7 +4,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import helper
-import mnist_score
+from facegen.scores.digits import DigitScorer, frechet_distance
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +22,7 @@ def scorer(digits):
     images, labels = digits
     order = np.random.default_rng(0).permutation(len(images))
     train = order[:4000]  # the last 1,000 stay unseen
-    scorer = mnist_score.DigitScorer(images[train], labels[train], epochs=4)
+    scorer = DigitScorer(images[train], labels[train], epochs=4)
     yield scorer
     scorer.close()
 
@@ -61,5 +61,5 @@ def test_one_repeated_digit_has_low_class_entropy(digits, scorer):
 
 def test_frechet_distance_of_identical_sets_is_zero():
     features = np.random.default_rng(0).normal(size=(500, 8))
-    assert mnist_score.frechet_distance(features, features) == pytest.approx(0, abs=1e-6)
-    assert mnist_score.frechet_distance(features, features + 1) == pytest.approx(8, rel=1e-3)
+    assert frechet_distance(features, features) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance(features, features + 1) == pytest.approx(8, rel=1e-3)

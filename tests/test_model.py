@@ -111,9 +111,9 @@ def test_samples_use_the_weights_themselves_where_none_are_averaged(nb):
 
 
 def test_the_recipe_check_scales_every_layer_of_both_networks():
-    import notebook_loader
+    from facegen.notebooks import loader
     from bench import recipe_check
-    double = notebook_loader.notebook_functions(transform=lambda source: recipe_check.scaled_source(source, 2))
+    double = loader.notebook_functions(transform=lambda source: recipe_check.scaled_source(source, 2))
     with tf.Graph().as_default():
         double['model_loss'](tf.placeholder(tf.float32, (None, 28, 28, 1)), tf.placeholder(tf.float32, (None, 100)), 1)
         kernels = {v.op.name: v.shape.as_list() for v in tf.trainable_variables() if v.op.name.endswith('kernel')}

@@ -7,8 +7,7 @@ import nbformat
 import pytest
 
 import helper
-import notebook_loader
-import run_notebook
+from facegen.notebooks import SOLUTION, headless, loader
 
 N_CHECKS = 6  # model_inputs, discriminator, generator, model_loss, model_opt, train
 
@@ -21,8 +20,9 @@ def executed(tmp_path_factory):
     console = io.StringIO()
     try:
         with contextlib.redirect_stdout(console):
-            status = run_notebook.main(['--data-dir', str(tmp / 'data'), '--output-dir', str(tmp / 'output'),
-                                        '--max-images', '64', '--max-steps', '2', '--timeout', '600'])
+            status = headless.main(['--notebook', SOLUTION, '--data-dir', str(tmp / 'data'),
+                                    '--output-dir', str(tmp / 'output'), '--max-images', '64', '--max-steps', '2',
+                                    '--timeout', '600'])
     finally:
         del os.environ[helper.DATA_SOURCE_ENV]
     nb = nbformat.read(tmp / 'output' / 'dlnd_face_generation.ipynb', as_version=4)
@@ -83,7 +83,7 @@ def test_html_copy_is_written(executed):
 
 
 def test_committed_notebook_has_no_outputs():
-    nb = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION, as_version=4)
     assert [cell.outputs for cell in nb.cells if cell.cell_type == 'code' and cell.outputs] == []
 
 
@@ -123,32 +123,41 @@ def test_the_headless_run_shows_text_progress_and_nothing_on_stderr_while_traini
 
 
 def test_every_notebook_parameter_is_an_option():
-    parameters = run_notebook.notebook_parameters()
+    parameters = headless.notebook_parameters(SOLUTION)
     assert {'data_dir', 'output_dir', 'max_images', 'max_steps', 'seed', 'resume', 'bfloat16',
             'progress'} <= set(parameters)
-    assert run_notebook.parse_arguments([])['parameters'] == {}, 'options not given keep the notebook defaults'
+    assert headless.parse_arguments(['--notebook', SOLUTION])['parameters'] == {}, \
+        'options not given keep the notebook defaults'
 
-    given = run_notebook.parse_arguments(['--max-steps', '3', '--seed', '1', '--bfloat16', '--resume',
-                                          '--max-images', 'None', '--progress', 'widget', '--data-dir', 'd'])
+    given = headless.parse_arguments(['--max-steps', '3', '--seed', '1', '--bfloat16', '--resume', '--notebook',
+                                      SOLUTION, '--max-images', 'None', '--progress', 'widget', '--data-dir', 'd'])
 
     assert given['parameters'] == {'max_steps': 3, 'seed': 1, 'bfloat16': True, 'resume': True, 'max_images': None,
                                    'progress': 'widget', 'data_dir': os.path.abspath('d')}
-    assert run_notebook.parse_arguments(['--no-resume'])['parameters'] == {'resume': False}
+    assert given['notebook'] == SOLUTION
+    assert headless.parse_arguments(['--notebook', SOLUTION, '--no-resume'])['parameters'] == {'resume': False}
 
 
 def test_an_unknown_option_is_refused(capsys):
     for wrong in ('--epochs', '--max-step'):  # not a parameter; a parameter misspelt (no abbreviations)
         with pytest.raises(SystemExit):
-            run_notebook.parse_arguments([wrong, '3'])
+            headless.parse_arguments(['--notebook', SOLUTION, wrong, '3'])
         assert f'unrecognized arguments: {wrong} 3' in capsys.readouterr().err
     with pytest.raises(ValueError, match=r'Unknown notebook parameter\(s\) epochs: the cell tagged `parameters`.*sets '
                                          r'data_dir, output_dir'):
-        run_notebook.run({'epochs': 1})
+        headless.run(SOLUTION, {'epochs': 1})
+
+
+def test_a_missing_notebook_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=f'No notebook {tmp_path / "dlnd_face_generation.ipynb"}: run this in the '
+                                         f'folder of dlnd_face_generation.ipynb, or name it with --notebook PATH'):
+        headless.parse_arguments(['--max-steps', '2'])
 
 
 def test_each_training_cell_sets_its_own_gradient_penalty():
     """model_loss reads R1_WEIGHT when train builds the graph: a training cell that left it to the cell run before
     would train the digits without the penalty after the faces, or the faces with it."""
-    weights = notebook_loader.training_cell_setting('R1_WEIGHT')
+    weights = loader.training_cell_setting('R1_WEIGHT')
     assert None not in weights, 'every training cell sets R1_WEIGHT before it trains'
     assert weights == [1.0, 0.0], 'digits with the penalty, faces without'

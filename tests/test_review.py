@@ -6,8 +6,8 @@ import nbformat
 import pytest
 
 import helper
-from conftest import filled_in_exercise, solution_without_markers
-from course import exercise, review
+from conftest import ROOT, filled_in_exercise, solution_without_markers
+from facegen.course import exercise, review
 
 MODEL_LINES = ['model_inputs is implemented correctly', 'discriminator is implemented correctly',
                'generator is implemented correctly', 'model_loss is implemented correctly',
@@ -147,13 +147,13 @@ def test_a_path_that_is_no_notebook_gets_one_fail_line(tmp_path, content, messag
 
 def test_make_review_prints_the_table_and_fails_on_the_exercise():
     done = subprocess.run(['make', '--no-print-directory', 'review', f'NOTEBOOK={exercise.EXERCISE}'],
-                          cwd=exercise.ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     assert 'FAIL   model_inputs is implemented correctly\n         model_inputs is not implemented yet' in done.stdout
     assert done.stdout.rstrip().endswith('Not every PASS/FAIL line passes: the FAIL lines say what to fix.')
 
 
-def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge(tmp_path, monkeypatch):
+def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge_with_their_score(tmp_path, monkeypatch):
     monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'sample')
     lines = review.review(exercise.SOLUTION, train=True, data_dir=str(tmp_path / 'data'),
                           output_dir=str(tmp_path / 'review'), max_images=256, steps=3)
@@ -163,4 +163,6 @@ def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge(tmp_path, mo
     faces = next(line for line in lines if line.rubric == 'The generated faces look like faces')
     [run_dir] = (tmp_path / 'review' / 'celeba').iterdir()
     assert faces.result == 'REVIEW' and str(run_dir / 'grids' / 'step_000003.png') in faces.message
+    assert re.search(r'a face detector finds \d+% \(real \d+%\), variety \d\.\d\d \(real \d\.\d\d\), novelty '
+                     r'\d\.\d\d \(real \d\.\d\d\)', faces.message), faces.message
     assert (run_dir / 'samples.png').is_file()

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import checkpoints
-import run_folders
-import training_run
+from facegen.runs import checkpoints
+from facegen.runs import folders as run_folders
+from facegen.runs import results, training
 from conftest import ROOT
 from test_jupyter import free_port
 from test_training import fake_batches, run_train
@@ -24,16 +24,17 @@ TRAINING_CHILD = """
 import sys, time
 import numpy as np
 import tensorflow.compat.v1 as tf
-import notebook_loader, training_run
-nb = notebook_loader.notebook_functions()
-real_record = training_run.TrainingRun.record
+from facegen.notebooks import loader
+from facegen.runs import training
+nb = loader.notebook_functions()
+real_record = training.TrainingRun.record
 def record(self, d, g):
     step = real_record(self, d, g)
     print('step', step, flush=True)
     if step == int(sys.argv[2]):
         time.sleep(600)  # killed here, between checkpoints
     return step
-training_run.TrainingRun.record = record
+training.TrainingRun.record = record
 def batches(batch_size):
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -41,7 +42,7 @@ def batches(batch_size):
 np.random.seed(0)
 with tf.Graph().as_default():
     tf.set_random_seed(0)
-    run = training_run.TrainingRun(sys.argv[1], 'child', resume=sys.argv[3] == 'resume', checkpoint_every=2,
+    run = training.TrainingRun(sys.argv[1], 'child', resume=sys.argv[3] == 'resume', checkpoint_every=2,
                                    progress=None, print_every=100, show_every=100)
     nb['train'](1, 8, 16, 0.0002, 0.5, batches, (64, 28, 28, 1), 'L', run)
 """
@@ -97,7 +98,7 @@ def test_drawing_from_the_last_checkpoint_falls_back_the_same_way(nb, tmp_path, 
     for path in glob.glob(os.path.join(run.run_dir, 'checkpoints', 'model-4.*')):
         if path.endswith('.index'):
             cut(path)
-    assert training_run.last_checkpoint(run.run_dir).endswith('model-2')
+    assert results.last_checkpoint(run.run_dir).endswith('model-2')
     assert 'Skipped the checkpoint' in capsys.readouterr().out
 
 
@@ -124,8 +125,8 @@ def test_a_checkpoint_that_does_not_read_back_after_saving_never_stays_the_newes
 
 def wider(nb):
     """The notebook's functions with a generator of 8 more channels in its first layer."""
-    import notebook_loader
-    return notebook_loader.notebook_functions(transform=lambda source: source.replace('7 * 7 * 128', '7 * 7 * 136')
+    from facegen.notebooks import loader
+    return loader.notebook_functions(transform=lambda source: source.replace('7 * 7 * 128', '7 * 7 * 136')
                                               .replace('(-1, 7, 7, 128)', '(-1, 7, 7, 136)'))
 
 
@@ -167,6 +168,20 @@ def test_every_run_writes_losses_grids_and_hyperparameters_for_tensorboard(nb, t
     assert images == [2, 4, 4] and hparams and starts == [], 'the grids at steps 2 and 4, and the final one'
     graph_ops = {op.type for op in tf.get_default_graph().get_operations()}
     assert not any('Summary' in kind for kind in graph_ops)
+
+
+def test_a_grid_score_goes_to_tensorboard_beside_each_grid(nb, tmp_path):
+    shown = []
+
+    def grid_score(images):
+        shown.append(np.asarray(images).shape)
+        return {'faces/found': len(shown) / 10, 'faces/variety': 0.5}
+
+    run = run_train(nb, tmp_path, fake_batches(4), n_batches=4, grid_score=grid_score)
+    scalars, images, _, _ = events_of(run.run_dir)
+    assert shown == [(25, 28, 28, 1)] * len(images), "the grid's own images, once a grid"
+    assert scalars['faces/found'] == [(step, pytest.approx((i + 1) / 10)) for i, step in enumerate(images)]
+    assert [step for step, _ in scalars['faces/variety']] == images
 
 
 def test_a_resumed_run_marks_where_it_started_again(nb, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import helper
-from facegen_data import extract, folders, sample
+from facegen.data import extract, folders, sample
 from conftest import mnist_archives, use_mnist_mirrors
 
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
-import session_settings
-import training_run
+from facegen import tf_settings
+from facegen.runs import results, training
 
 BATCH = 8
 
@@ -29,7 +29,7 @@ def run_train(nb, run_dir, get_batches, n_batches, epochs=1, seed=0, **options):
     with tf.Graph().as_default():
         tf.set_random_seed(seed)
         options = {'print_every': 1, 'show_every': 2, 'checkpoint_every': 2, 'progress': None, **options}
-        run = training_run.TrainingRun(str(run_dir), 'test', **options)
+        run = training.TrainingRun(str(run_dir), 'test', **options)
         return nb['train'](epochs, BATCH, 16, 0.0002, 0.5, get_batches, (BATCH * n_batches, 28, 28, 1), 'L', run)
 
 
@@ -53,7 +53,7 @@ def test_train_keeps_losses_grids_samples_and_checkpoints(nb, tmp_path):
 
 
 def test_the_first_grid_comes_early_then_every_show_every_steps(nb, tmp_path):
-    first = training_run.FIRST_GRID_STEP
+    first = training.FIRST_GRID_STEP
     run = run_train(nb, tmp_path, fake_batches(first + 10), n_batches=first + 10, show_every=first + 5,
                     print_every=100, checkpoint_every=1000)
     assert sorted(p.name for p in (Path(run.run_dir) / 'grids').iterdir()) == [
@@ -114,27 +114,27 @@ BFLOAT16_REWRITE = 'auto_mixed_precision_onednn_bfloat16'
 
 
 def test_session_config_turns_the_bfloat16_rewrite_on_only_when_asked(nb, monkeypatch):
-    monkeypatch.setattr(session_settings, 'cpu_has_bfloat16', lambda: True)
-    float32, bfloat16 = session_settings.session_config(), session_settings.session_config(bfloat16=True)
+    monkeypatch.setattr(tf_settings, 'cpu_has_bfloat16', lambda: True)
+    float32, bfloat16 = tf_settings.session_config(), tf_settings.session_config(bfloat16=True)
     assert getattr(float32.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
     assert getattr(bfloat16.graph_options.rewrite_options, BFLOAT16_REWRITE) == RewriterConfig.ON
     assert float32.inter_op_parallelism_threads == bfloat16.inter_op_parallelism_threads == 0, 'TensorFlow\'s pools'
 
 
 def test_bfloat16_stays_float32_and_says_so_on_a_cpu_without_native_bfloat16(nb, monkeypatch):
-    monkeypatch.setattr(session_settings, 'cpu_has_bfloat16', lambda: False)
+    monkeypatch.setattr(tf_settings, 'cpu_has_bfloat16', lambda: False)
     with pytest.warns(UserWarning, match='neither AVX512-BF16 nor AMX.*training stays in float32'):
-        config = session_settings.session_config(bfloat16=True)
+        config = tf_settings.session_config(bfloat16=True)
     assert getattr(config.graph_options.rewrite_options, BFLOAT16_REWRITE) != RewriterConfig.ON
 
 
 def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypatch):
-    asked, session_config = [], session_settings.session_config
+    asked, session_config = [], tf_settings.session_config
 
     def recording_session_config(bfloat16=False):
         asked.append(bfloat16)
         return session_config(bfloat16)
-    monkeypatch.setattr(session_settings, 'session_config', recording_session_config)
+    monkeypatch.setattr(tf_settings, 'session_config', recording_session_config)
 
     record = run_train(nb, tmp_path, fake_batches(2), n_batches=2, bfloat16=True)
 
@@ -142,7 +142,7 @@ def test_train_passes_its_bfloat16_switch_to_the_session(nb, tmp_path, monkeypat
     assert np.isfinite(np.array(record.losses)).all()
 
 
-@pytest.mark.skipif(not session_settings.cpu_has_bfloat16(), reason='the CPU has no native bfloat16: the rewrite is skipped')
+@pytest.mark.skipif(not tf_settings.cpu_has_bfloat16(), reason='the CPU has no native bfloat16: the rewrite is skipped')
 def test_bfloat16_training_computes_in_lower_precision(nb, tmp_path):
     float32 = run_train(nb, tmp_path / 'f32', fake_batches(2), n_batches=2).losses
     bfloat16 = run_train(nb, tmp_path / 'bf16', fake_batches(2), n_batches=2, bfloat16=True).losses
@@ -155,24 +155,24 @@ def test_bfloat16_training_computes_in_lower_precision(nb, tmp_path):
 def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text(f'processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n')
-    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert tf_settings.cpu_has_bfloat16(str(cpuinfo)) is expected
 
 
 def test_cpu_has_bfloat16_is_false_where_onednn_is_capped_below_it(tmp_path, monkeypatch):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n')
     monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')  # a bfloat16 matmul would abort the process
-    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is False
+    assert tf_settings.cpu_has_bfloat16(str(cpuinfo)) is False
     monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX512_CORE_AMX')
-    assert session_settings.cpu_has_bfloat16(str(cpuinfo)) is True
+    assert tf_settings.cpu_has_bfloat16(str(cpuinfo)) is True
 
 
 def test_cpu_has_bfloat16_is_false_where_the_flags_cannot_be_read(tmp_path):
-    assert session_settings.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
+    assert tf_settings.cpu_has_bfloat16(str(tmp_path / 'missing')) is False
 
 
 def test_text_progress_prints_plain_lines_with_the_rate_and_losses(nb, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(training_run, 'TEXT_PROGRESS_EVERY_S', 0)
+    monkeypatch.setattr(training, 'TEXT_PROGRESS_EVERY_S', 0)
     run_train(nb, tmp_path, fake_batches(3), n_batches=3, progress='text', print_every=100)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('test:')]
     assert len(lines) == 3 and '3/3' in lines[-1] and 'D=' in lines[-1] and 'G=' in lines[-1]
@@ -205,4 +205,4 @@ def test_widget_progress_is_a_jupyter_bar(nb, tmp_path, monkeypatch):
 
 def test_an_unknown_progress_style_is_refused():
     with pytest.raises(ValueError, match=r"Unknown progress 'bar'; expected one of: 'widget', 'text', None"):
-        training_run.TrainingRun(progress='bar')
+        training.TrainingRun(progress='bar')

@@ -12,8 +12,11 @@ solution itself, so a short nbformat script is the better fit. What a region bec
 Prose that explains the solution's choices sits between `<!-- BEGIN SOLUTION -->` and `<!-- END SOLUTION -->` in
 the markdown cells and goes too. Every other cell is copied as it is, ids included, without outputs.
 
-    python -m course.exercise           # write exercise/dlnd_face_generation.ipynb (make regenerate-exercise)
-    python -m course.exercise --check   # exit 1 when the committed exercise is not what the solution makes
+    python -m facegen regenerate-exercise           # write exercise/dlnd_face_generation.ipynb
+    python -m facegen regenerate-exercise --check   # exit 1 when the committed one is not what the solution makes
+
+The exercise imports the installed package like the solution (helper, problem_unittests, facegen), so exercise/
+holds the notebook alone: no links, no copies.
 """
 import argparse
 import ast
@@ -23,15 +26,12 @@ import re
 import subprocess
 import sys
 import textwrap
-from glob import glob
 
 import nbformat
 
-from notebook_loader import without_magics
+from ..notebooks import CHECKOUT, SOLUTION
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOLUTION = os.path.join(ROOT, 'dlnd_face_generation.ipynb')
-EXERCISE = os.path.join(ROOT, 'exercise', 'dlnd_face_generation.ipynb')
+EXERCISE = os.path.join(CHECKOUT, 'exercise', 'dlnd_face_generation.ipynb')
 BEGIN, END = '### BEGIN SOLUTION', '### END SOLUTION'
 PROSE = re.compile(r'\n*<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?', re.DOTALL)
 DEFAULT_STUB = '# TODO: Implement Function'
@@ -116,50 +116,6 @@ def _closes_block(lines, end, indent):
     return len(following) - len(following.lstrip()) < len(indent)
 
 
-def project_modules(nb, also=()):
-    """The project's modules and packages the notebook imports, directly or through each other (their file or
-    folder names, sorted), and those of the project's files named in `also`, with them."""
-    found, sources = set(also), [cell.source for cell in nb.cells if cell.cell_type == 'code']
-    sources += [_read(os.path.join(ROOT, name)) for name in also]
-    while sources:
-        for entry, files in filter(None, map(_project_entry, _imported_names(sources.pop()))):
-            if entry not in found:
-                found.add(entry)
-                sources += [_read(os.path.join(ROOT, path)) for path in files]
-    return sorted(found)
-
-
-def _project_entry(name):
-    """(file or folder name, its .py files) of the project's module or package `name`, or None: not the project's."""
-    if os.path.isfile(os.path.join(ROOT, f'{name}.py')):
-        return f'{name}.py', [f'{name}.py']
-    if os.path.isfile(os.path.join(ROOT, name, '__init__.py')):
-        return name, sorted(glob(os.path.join(name, '*.py'), root_dir=ROOT))
-    return None
-
-
-def _read(path):
-    with open(path, encoding='utf-8') as f:
-        return f.read()
-
-
-def _imported_names(source):
-    """The top-level module names a cell or file imports (IPython's % and ! lines left out)."""
-    for node in ast.walk(ast.parse(without_magics(source))):
-        if isinstance(node, ast.Import):
-            yield from (alias.name.split('.')[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            yield node.module.split('.')[0]
-
-
-def link_modules(nb, folder):
-    """Let a notebook in folder import the project's modules: a relative link to each one it needs."""
-    for name in project_modules(nb):
-        link = os.path.join(folder, name)
-        if not os.path.lexists(link):
-            os.symlink(os.path.relpath(os.path.join(ROOT, name), folder), link)
-
-
 def written_exercise(path=SOLUTION, data_dir='../data'):
     """The exercise as the script writes it: nbformat's text of exercise_notebook."""
     return nbformat.writes(exercise_notebook(nbformat.read(path, as_version=4), data_dir)) + '\n'
@@ -182,7 +138,7 @@ def main(argv=None):
     parser.add_argument('--check', action='store_true', help='exit 1 when the exercise is not what the solution makes')
     check = parser.parse_args(argv).check
     text = written_exercise()
-    relative = os.path.relpath(EXERCISE, ROOT)
+    relative = os.path.relpath(EXERCISE, CHECKOUT)
     if check:
         with open(EXERCISE, encoding='utf-8') as f:
             current = f.read() == text
@@ -196,8 +152,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(EXERCISE), exist_ok=True)
     with open(EXERCISE, 'w', encoding='utf-8') as f:
         f.write(text)
-    link_modules(nbformat.reads(text, as_version=4), os.path.dirname(EXERCISE))
-    print(f'Wrote {relative} from {os.path.relpath(SOLUTION, ROOT)}')
+    print(f'Wrote {relative} from {os.path.relpath(SOLUTION, CHECKOUT)}')
     return 0
 
 

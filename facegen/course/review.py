@@ -7,8 +7,8 @@ message; a check that fails only because a function it builds on does (it passes
 What a check can only guess is a WARN line, and the faces are a REVIEW line for the reviewer's eyes: neither
 counts in the exit status, which is 0 only when every PASS/FAIL line passes.
 
-    python -m course.review path/to/dlnd_face_generation.ipynb           # make review NOTEBOOK=...
-    python -m course.review path/to/dlnd_face_generation.ipynb --train   # make review NOTEBOOK=... TRAIN=1
+    python -m facegen review path/to/dlnd_face_generation.ipynb           # make review NOTEBOOK=...
+    python -m facegen review path/to/dlnd_face_generation.ipynb --train   # make review NOTEBOOK=... TRAIN=1
 """
 import argparse
 import ast
@@ -23,13 +23,12 @@ import warnings
 from dataclasses import dataclass
 from glob import glob
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 
 import nbformat
 
-import notebook_loader
+from ..data.registry import dataset_info
+from ..notebooks import CHECKOUT, loader as notebook_loader
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECK_TIMEOUT_S = 300   # one check; a train that never returns is stopped here
 TRAIN_TIMEOUT_S = 1200  # one dataset's training with --train
 MODEL_CHECKS = (('model_inputs', 'test_model_inputs'), ('discriminator', 'test_discriminator'),
@@ -106,8 +105,8 @@ def review(path, train=False, solution=notebook_loader.NOTEBOOK, data_dir=None, 
     elif failing:
         lines.append(Line('FAIL', 'Training', 'not trained: the unit tests must pass first'))
     else:
-        output_dir = output_dir or os.path.join(ROOT, 'output', 'review', os.path.splitext(os.path.basename(path))[0])
-        lines += _training_lines(namespace, nb, data_dir or os.path.join(ROOT, 'data'), output_dir, max_images, steps)
+        output_dir = output_dir or os.path.join(CHECKOUT, 'output', 'review', os.path.splitext(os.path.basename(path))[0])
+        lines += _training_lines(namespace, nb, data_dir or os.path.join(CHECKOUT, 'data'), output_dir, max_images, steps)
     return lines
 
 
@@ -259,16 +258,13 @@ def _hyperparameter_lines(nb):
 def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
     """Train the notebook's train on each dataset for a few minutes: the digit score, then the faces to judge."""
     import helper
-    import mnist_score
-    import training_run
     lines, chosen = [], hyperparameters(nb)
     for dataset, title, default_steps in TRAINING:
         try:
             with time_limit(TRAIN_TIMEOUT_S, f'train on {title}'), contextlib.redirect_stdout(io.StringIO()):
-                data, files, run_dir = _train(namespace, chosen[dataset], helper, training_run, dataset,
-                                              title, data_dir, os.path.join(output_dir, dataset), max_images,
-                                              steps or default_steps)
-            samples = training_run.saved_samples(run_dir)
+                data, files, run_dir = _train(namespace, chosen[dataset], helper, dataset, title, data_dir,
+                                              os.path.join(output_dir, dataset), max_images, steps or default_steps)
+            samples = helper.saved_samples(run_dir)
         except (Exception, SystemExit, TimeLimit) as error:
             lines.append(Line('FAIL', f'Training on {title}', f'{type(error).__name__}: {str(error)[:300]}'))
             continue
@@ -277,7 +273,7 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
                               'run.save_samples(images) (see the Train cell)'))
         elif dataset == 'mnist':
             labels = helper.mnist_labels(files)
-            score = None if labels is None else mnist_score.DigitScorer(data.images / 127.5 - 1, labels).score(samples)
+            score = None if labels is None else helper.DigitScorer(data.images / 127.5 - 1, labels).score(samples)
             lines.append(Line('INFO', 'The digits', 'no labels to score them' if score is None else
                               f"{score['confident_share']:.1%} classified with probability >= 0.9, class entropy "
                               f"{score['class_entropy']:.3f}, Frechet {score['frechet_distance']:.2f} (real against "
@@ -286,21 +282,25 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
         else:
             grids = sorted(glob(os.path.join(run_dir, 'grids', 'step_*.png')))
             shown = f'the last grid, {grids[-1]}' if grids else os.path.join(run_dir, 'samples.png')
+            score = helper.FaceScorer(data.images).score(samples)
             lines.append(Line('REVIEW', 'The generated faces look like faces', f'look at {shown}, after '
-                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000)'))
+                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000); '
+                              f"a face detector finds {score['face_share']:.0%} (real {score['real_face_share']:.0%}), "
+                              f"variety {score['variety']:.2f} (real {score['real_variety']:.2f}), novelty "
+                              f"{score['novelty']:.2f} (real {score['real_novelty']:.2f})"))
     return lines
 
 
-def _train(namespace, chosen, helper, training_run, dataset, title, data_dir, runs_dir, max_images, steps):
+def _train(namespace, chosen, helper, dataset, title, data_dir, runs_dir, max_images, steps):
     """One short training of the notebook's train, as its training cell calls it, in a new run of runs_dir;
     returns the Dataset, its files and the run's folder."""
     import numpy as np
     import tensorflow.compat.v1 as tf
     source = helper.download_extract(dataset, data_dir)
-    files = sorted(glob(os.path.join(data_dir, helper.DATASETS[dataset].folder, '*.jpg')))[:max_images]
+    files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
     data = helper.Dataset(dataset, files, seed=0)
-    run = training_run.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
-                                   hyperparameters={**chosen, 'review': True})
+    run = helper.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
+                             hyperparameters={**chosen, 'review': True})
     epochs = math.ceil(steps / max(1, len(files) // chosen['batch_size']))
     np.random.seed(0)
     with tf.Graph().as_default():

@@ -4,11 +4,11 @@ import ast
 import os
 import re
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
-
 import nbformat
 
-NOTEBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dlnd_face_generation.ipynb')
+from . import SOLUTION
+
+NOTEBOOK = SOLUTION
 FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
              'train')
 CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows

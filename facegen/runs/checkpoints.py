@@ -3,7 +3,6 @@ names any newer one skipped and why), a checkpoint that does not read back after
 newest, and a graph that no longer fits its checkpoint is named variable by variable."""
 import os
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 import tensorflow.compat.v1 as tf
 
 

@@ -3,23 +3,23 @@ from the values train already fetches (the losses, the grids it draws) and the r
 training graph gains no ops; a resumed run marks where it started again, so that TensorBoard drops the steps it
 redoes. `make tensorboard` serves every run under output/ side by side:
 
-    python -m run_events output [--port 6007 ...]   # make tensorboard [TENSORBOARD_ARGS=--port=6007]
+    python -m facegen tensorboard output [--port 6007 ...]   # make tensorboard [TENSORBOARD_ARGS=--port=6007]
 """
 import io
 import os
 import socket
 import sys
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 import tensorflow.compat.v1 as tf
 
-from run_folders import every_run
+from .folders import every_run
 
 DEFAULT_PORT = 6006
 
 
 class RunEvents:
-    """The event files of one run: losses every step, the progress grids as images, the hyperparameters once."""
+    """The event files of one run: losses every step, the progress grids as images (with their scores, where the run
+    scores them), the hyperparameters once."""
 
     def __init__(self, run_dir, first_step=0, hyperparameters=None):
         self._writer = tf.summary.FileWriter(run_dir)
@@ -33,6 +33,11 @@ class RunEvents:
         self._writer.add_summary(tf.Summary(value=[
             tf.Summary.Value(tag='loss/discriminator', simple_value=float(d_loss)),
             tf.Summary.Value(tag='loss/generator', simple_value=float(g_loss))]), step)
+
+    def scalars(self, step, values):
+        """Numbers measured at this step, {tag: value} (a progress grid's scores)."""
+        self._writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=float(value))
+                                                   for tag, value in values.items()]), step)
 
     def grid(self, step, image):
         """A grid of generated images (a PIL image) at this step."""

@@ -15,15 +15,13 @@ from glob import glob
 import numpy as np
 from PIL import Image
 
-import tf_environment  # noqa: F401 (TensorFlow's settings, before TensorFlow is imported)
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-import checkpoints
-import run_folders
-import session_settings
-from helper import images_square_grid
-from run_events import RunEvents
+from .. import tf_settings
+from ..images import images_square_grid
+from . import checkpoints, folders as run_folders
+from .events import RunEvents
 
 FIRST_GRID_STEP = 50         # an early grid: on 2 CPU cores it appears within the first minute
 TEXT_PROGRESS_EVERY_S = 60   # how often the text progress line is printed
@@ -39,18 +37,21 @@ class TrainingRun:
     :param title: Which data this is, for the grids' titles and the progress bar
     :param resume: Go on from the newest run's newest intact checkpoint (False: start a new run)
     :param max_steps: Stop after N batches in all (None: run all epochs)
-    :param bfloat16: Train in mixed bfloat16 (see session_settings.session_config)
+    :param bfloat16: Train in mixed bfloat16 (see tf_settings.session_config)
     :param print_every: How often train prints the losses, in batches
     :param show_every: How often train shows a grid, in batches (and once at FIRST_GRID_STEP)
     :param checkpoint_every: How often to save a checkpoint, in batches
     :param progress: 'widget' (a Jupyter progress bar), 'text' (a line every TEXT_PROGRESS_EVERY_S seconds, for a
                      console or an HTML copy) or None
     :param hyperparameters: {name: number or text} of the run, for TensorBoard's hyperparameters view
+    :param grid_score: A function of a progress grid's images (floats in [-1, 1]) that returns {tag: number}, written
+                       to TensorBoard beside the grid (e.g. helper.FaceScorer(...).grid_figures); None: no score
     """
     LOSS_HEADER = 'step,d_loss,g_loss'
 
     def __init__(self, runs_dir='./output/run', title='', resume=False, max_steps=None, bfloat16=False,
-                 print_every=100, show_every=500, checkpoint_every=500, progress='text', hyperparameters=None):
+                 print_every=100, show_every=500, checkpoint_every=500, progress='text', hyperparameters=None,
+                 grid_score=None):
         if progress not in PROGRESS_STYLES:
             raise ValueError(f'Unknown progress {progress!r}; expected one of: {", ".join(map(repr, PROGRESS_STYLES))}')
         newest = run_folders.newest_run(runs_dir) if resume else None
@@ -60,7 +61,7 @@ class TrainingRun:
         self.title, self.resume, self.hyperparameters = title, newest is not None, hyperparameters
         self.max_steps, self.bfloat16 = max_steps, bfloat16
         self.print_every, self.show_every, self.checkpoint_every = print_every, show_every, checkpoint_every
-        self.progress = progress
+        self.progress, self.grid_score = progress, grid_score
         self.checkpoint_dir = os.path.join(self.run_dir, run_folders.CHECKPOINTS)
         self.step, self.total_steps, self.losses, self._first_step = 0, 0, [], 0
         self._sess = self._saver = self._bar = self._events = None
@@ -79,7 +80,7 @@ class TrainingRun:
         self.total_steps = min(total_steps, self.max_steps or total_steps)
         self._prepare_folder()
         self._saver = tf.train.Saver(max_to_keep=2, allow_empty=True)  # a train not written yet has no variables
-        with tf.Session(config=session_settings.session_config(self.bfloat16)) as sess, self._progress_bar(), \
+        with tf.Session(config=tf_settings.session_config(self.bfloat16)) as sess, self._progress_bar(), \
                 self._event_files():
             self._sess = sess
             sess.run(tf.global_variables_initializer())
@@ -209,6 +210,8 @@ class TrainingRun:
         grid.save(path)
         if self._events:
             self._events.grid(self.step, grid)
+            if self.grid_score:
+                self._events.scalars(self.step, self.grid_score(images))
         return path
 
     def save(self):
@@ -227,37 +230,6 @@ class TrainingRun:
         """Keep the final generated images: samples.npy (floats in [-1, 1]) and samples.png (a grid)."""
         np.save(self._path('samples.npy'), np.asarray(images, dtype=np.float32))
         images_square_grid(images, _image_mode(images)).save(self._path('samples.png'))
-
-
-def saved_samples(run_dir):
-    """The final images train kept in run_dir (samples.npy), or None with one line saying what is missing."""
-    path = os.path.join(run_dir, 'samples.npy')
-    if not os.path.isfile(path):
-        print(f'No samples in {run_dir}: train keeps 1,000 generated images there with run.save_samples(images) '
-              f'at its end (run the training cell first).')
-        return None
-    return np.load(path)
-
-
-def last_checkpoint(run_dir):
-    """The newest intact checkpoint in run_dir (a newer damaged one skipped with a line), or None with one line
-    saying what is missing."""
-    checkpoint_dir = os.path.join(run_dir, run_folders.CHECKPOINTS)
-    checkpoint = checkpoints.newest_intact(checkpoint_dir)
-    if checkpoint is None:
-        print(f'No checkpoint in {checkpoint_dir}: train keeps one when it trains inside '
-              f'`with run.session(...)` (run the training cell first).')
-    return checkpoint
-
-
-def noise_input(graph):
-    """The z placeholder of a graph restored from a checkpoint: model_inputs' only placeholder of rank 2."""
-    placeholders = [op.outputs[0] for op in graph.get_operations()
-                    if op.type == 'Placeholder' and op.outputs[0].shape.ndims == 2]
-    if len(placeholders) != 1:
-        raise ValueError(f'Expected one placeholder of rank 2 (input_z of model_inputs) in the checkpoint\'s graph, '
-                         f'found {[p.name for p in placeholders]}')
-    return placeholders[0]
 
 
 def _image_mode(images):
