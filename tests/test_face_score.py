@@ -89,15 +89,30 @@ def test_a_large_dataset_is_read_in_chunks(sample_faces, monkeypatch):
     monkeypatch.setattr(faces, 'CHUNK', 7)
     monkeypatch.setattr(faces, 'REFERENCE_FACES', 30)
     chunked = faces.FaceScorer(sample_faces)
-    assert len(chunked.real_figures()) == 3
+    assert len(chunked.real_figures()) == 5
     assert chunked.score(as_generated(sample_faces[:10]))['novelty'] == pytest.approx(whole['novelty'], abs=1e-5)
 
 
+def test_faces_of_the_wrong_range_have_too_little_contrast(scorer, sample_faces):
+    """A generator fed real faces in [-0.5, 0.5] (batches not doubled) learns faces of half their contrast."""
+    halved = scorer.score(as_generated(sample_faces) / 2)
+    assert halved['contrast'] == pytest.approx(halved['real_contrast'] / 2, rel=0.02)
+    assert halved['face_share'] > 0.8 and halved['novelty'] < 0.05, 'the detector and the distances do not see it'
+
+
+def test_speckled_faces_have_more_grain(scorer, sample_faces):
+    """A generator without batch normalization draws speckle and colour noise over its faces."""
+    speckle = np.random.default_rng(0).normal(0, 12, sample_faces.shape)
+    score = scorer.score(as_generated(np.clip(sample_faces + speckle, 0, 255)))
+    assert score['grain'] > 1.5 * score['real_grain']
+    assert scorer.score(as_generated(sample_faces))['grain'] == pytest.approx(score['real_grain'], rel=0.02)
+
+
 def test_grid_figures_are_named_for_tensorboard_and_described_for_a_learner(scorer, sample_faces):
-    assert set(scorer.grid_figures(as_generated(sample_faces[:25]))) == {'faces/found', 'faces/variety',
-                                                                           'faces/novelty'}
+    assert set(scorer.grid_figures(as_generated(sample_faces[:25]))) == {
+        'faces/found', 'faces/contrast', 'faces/grain', 'faces/variety', 'faces/novelty'}
     text = faces.describe_faces(scorer.score(as_generated(sample_faces[:25])))
-    assert text.startswith('Faces a face detector finds: ') and '(real faces: ' in text and len(text.splitlines()) == 3
+    assert text.startswith('Faces a face detector finds: ') and '(real faces: ' in text and len(text.splitlines()) == 5
 
 
 def test_a_missing_detector_says_what_to_install(monkeypatch, tmp_path):

@@ -105,8 +105,10 @@ def review(path, train=False, solution=notebook_loader.NOTEBOOK, data_dir=None, 
     elif failing:
         lines.append(Line('FAIL', 'Training', 'not trained: the unit tests must pass first'))
     else:
-        output_dir = output_dir or os.path.join(CHECKOUT, 'output', 'review', os.path.splitext(os.path.basename(path))[0])
-        lines += _training_lines(namespace, nb, data_dir or os.path.join(CHECKOUT, 'data'), output_dir, max_images, steps)
+        name = os.path.splitext(os.path.basename(path))[0]
+        output_dir = output_dir or os.path.join(CHECKOUT, 'output', 'review', name)
+        data_dir = data_dir or os.path.join(CHECKOUT, 'data')
+        lines += _training_lines(namespace, nb, data_dir, output_dir, max_images, steps)
     return lines
 
 

@@ -61,8 +61,8 @@ def set_aside(folder):
 def build_folder(database_name, info, data_path, source, origin, write_contents, layout=None):
     """
     Build a dataset folder with write_contents(target, info) in a staging folder of this process, mark it (with
-    its layout, for a sample), then move it into place. The caller holds the dataset's lock; what stands in the way is ours (marked, so replaced) or set aside,
-    never deleted.
+    its layout, for a sample), then move it into place. The caller holds the dataset's lock; what stands in the way
+    is ours (marked, so replaced) or set aside, never deleted.
     """
     staging = tempfile.mkdtemp(prefix=f'.tmp-{database_name}-', dir=data_path)
     final = os.path.join(data_path, info.folder)

@@ -1,7 +1,6 @@
 """The notebook's model and training functions, loaded without running the notebook (for the tests and the
 benchmarks): every code cell that defines one of FUNCTIONS is executed, up to its check, into one namespace."""
 import ast
-import os
 import re
 
 import nbformat

@@ -1,11 +1,17 @@
-"""A score for generated faces: how many a face detector finds, how varied they are and how new, each beside the
-same figure for real faces, as the digit score does.
+"""A score for generated faces: how many a face detector finds, their contrast and grain, how varied they are and
+how new, each beside the same figure for real faces, as the digit score does.
 
 No model can be fetched from a hub here, so the judge is one that ships inside a registry package: OpenCV's Haar
 frontal-face cascade (opencv-python-headless 4.x; 5.0 dropped the cascades). A 28x28 face is too small for its
 24x24 window to find with any margin, so each image is enlarged 4x first; on scikit-image's lfw_subset shrunk to
 28x28 this finds 90 of its 100 faces and none of its 100 non-faces (tests/test_face_score.py). A detector alone
-rewards one average face drawn a thousand times, so two figures go beside it:
+rewards one average face drawn a thousand times, and neither it nor the distances below see contrast or fine
+noise, so four figures go beside it:
+- contrast: the median spread of a face's grey values (0-255), which a generator fed the wrong range of real
+  images gets wrong (batches not doubled: about half the real faces');
+- grain: the median mean difference of a face's pixels, in every channel, from the mean of their 3x3
+  neighbourhood (0-255): speckle and colour noise where the faces are smooth (no batch normalization in the
+  generator: 1.7 times the real faces'; bench/face_score_check.py);
 - variety: the median distance between two of the faces (generated, or real), where 0 is one face repeated;
 - novelty: the median distance from each generated face to its nearest training face, beside the same from each
   real face to its nearest other one; 0 is a generator that hands back its training faces.
@@ -17,6 +23,7 @@ import os
 
 import cv2
 import numpy as np
+import scipy.ndimage
 
 DETECTOR_SIDE = 112     # 28x28 faces enlarged 4x for the detector
 SCALE_FACTOR = 1.05     # the detector's steps between window sizes
@@ -50,38 +57,43 @@ class FaceScorer:
         if self._real is None:
             reference = np.asarray(self._training[self._reference], dtype=np.float32)
             reference_features = self._training_features[self._reference]
-            self._real = {'face_share': face_share(reference),
-                          'variety': variety(reference_features),
-                          'novelty': nearest_distances(reference_features, self._training_features,
-                                                       exclude=self._reference)}
-            self._real['novelty'] = float(np.median(self._real['novelty']))
+            self._real = {'face_share': face_share(reference), 'contrast': contrast(reference),
+                          'grain': grain(reference), 'variety': variety(reference_features),
+                          'novelty': float(np.median(nearest_distances(
+                              reference_features, self._training_features, exclude=self._reference)))}
         return self._real
 
     def score(self, images):
         """
         Score generated faces against the real ones
         :param images: Generated faces, (n, 28, 28, channels), floats in [-1, 1] (what train's samples hold)
-        :return: dict with face_share, variety and novelty, and real_face_share, real_variety and real_novelty,
-                 the same figures for real faces
+        :return: dict with face_share, contrast, grain, variety and novelty, and real_face_share, real_contrast,
+                 real_grain, real_variety and real_novelty, the same figures for real faces
         """
         pixels = to_pixels(images)
         generated = features(pixels)
         real = self.real_figures()
         return {'face_share': face_share(pixels), 'real_face_share': real['face_share'],
+                'contrast': contrast(pixels), 'real_contrast': real['contrast'],
+                'grain': grain(pixels), 'real_grain': real['grain'],
                 'variety': variety(generated), 'real_variety': real['variety'],
                 'novelty': float(np.median(nearest_distances(generated, self._training_features))),
                 'real_novelty': real['novelty']}
 
     def grid_figures(self, images):
-        """The three figures of a progress grid's images, named for TensorBoard (TrainingRun's grid_score)."""
+        """The five figures of a progress grid's images, named for TensorBoard (TrainingRun's grid_score)."""
         score = self.score(images)
-        return {'faces/found': score['face_share'], 'faces/variety': score['variety'],
-                'faces/novelty': score['novelty']}
+        return {'faces/found': score['face_share'], 'faces/contrast': score['contrast'], 'faces/grain': score['grain'],
+                'faces/variety': score['variety'], 'faces/novelty': score['novelty']}
 
 
 def describe_faces(score):
-    """The score as three lines a learner reads."""
+    """The score as five lines a learner reads."""
     return (f"Faces a face detector finds: {score['face_share']:.1%} (real faces: {score['real_face_share']:.1%})\n"
+            f"Contrast, the median spread of a face's grey values: {score['contrast']:.1f} (real: "
+            f"{score['real_contrast']:.1f})\n"
+            f"Grain, the median difference of a pixel from its neighbours': {score['grain']:.1f} (real: "
+            f"{score['real_grain']:.1f})\n"
             f"Variety, the median distance between two faces: {score['variety']:.2f} (real: "
             f"{score['real_variety']:.2f}; 0 is one face repeated)\n"
             f"Novelty, the median distance to the nearest training face: {score['novelty']:.2f} (real faces to their "
@@ -110,6 +122,21 @@ def features(pixels):
     flat = flat - flat.mean(axis=1, keepdims=True)
     spread = flat.std(axis=1, keepdims=True)
     return (flat / np.where(spread > 0, spread, 1) / np.sqrt(flat.shape[1])).astype(np.float32)
+
+
+def contrast(pixels):
+    """The median over faces of the standard deviation of each face's grey values (0-255)."""
+    return float(np.median(grey(pixels).reshape(len(pixels), -1).std(axis=1)))
+
+
+def grain(pixels):
+    """The median over faces of the mean absolute difference of each pixel, in every channel, from the mean of its
+    3x3 neighbourhood (0-255)."""
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim == 3:
+        pixels = pixels[..., np.newaxis]
+    local_mean = scipy.ndimage.uniform_filter(pixels, size=(1, 3, 3, 1), mode='nearest')
+    return float(np.median(np.abs(pixels - local_mean).mean(axis=(1, 2, 3))))
 
 
 def pairwise_distances(a, b):
