@@ -92,7 +92,7 @@ def describe_faces(score):
     return (f"Faces a face detector finds: {score['face_share']:.1%} (real faces: {score['real_face_share']:.1%})\n"
             f"Contrast, the median spread of a face's grey values: {score['contrast']:.1f} (real: "
             f"{score['real_contrast']:.1f})\n"
-            f"Grain, the median difference of a pixel from its neighbours': {score['grain']:.1f} (real: "
+            f"Grain, the median difference of a pixel from the mean around it: {score['grain']:.1f} (real: "
             f"{score['real_grain']:.1f})\n"
             f"Variety, the median distance between two faces: {score['variety']:.2f} (real: "
             f"{score['real_variety']:.2f}; 0 is one face repeated)\n"
