@@ -54,3 +54,41 @@ def test_the_notebooks_first_cell_sets_the_same_defaults():
     assert settings_after(first) == settings_after('import facegen')
     user = settings_after(first, TF_ENABLE_ONEDNN_OPTS='0', TF_USE_LEGACY_KERAS='0')
     assert user['TF_ENABLE_ONEDNN_OPTS'] == '0' and user['TF_USE_LEGACY_KERAS'] == '0', 'a value the user set wins'
+
+
+def first_cell_without_facegen(folder):
+    """The notebook's first cell run in folder by a Python that reports facegen as not installed: its output."""
+    nb = nbformat.read(os.path.join(ROOT, 'dlnd_face_generation.ipynb'), as_version=4)
+    first = without_magics(next(cell.source for cell in nb.cells if cell.cell_type == 'code'))
+    script = ('import importlib.metadata as metadata\n'
+              'real = metadata.version\n'
+              'def version(name):\n'
+              '    if name == "facegen":\n'
+              '        raise metadata.PackageNotFoundError(name)\n'
+              '    return real(name)\n'
+              'metadata.version = version\n' + first)
+    return subprocess.run([sys.executable, '-c', script], cwd=folder, capture_output=True, text=True)
+
+
+def test_the_first_cell_says_in_one_sentence_how_to_get_the_package_when_none_is_beside_it(tmp_path):
+    done = first_cell_without_facegen(tmp_path)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith('ModuleNotFoundError: This notebook needs the course package facegen: put the hand-out')
+    assert last.count('. ') == 0 and last.endswith('yourself.'), 'one sentence'
+
+
+@pytest.mark.parametrize('beside', ['facegen-1.0.0-py3-none-any.whl', 'checkout'])
+def test_the_first_cell_installs_the_package_it_finds_beside_the_notebook(tmp_path, beside):
+    folder = tmp_path / 'exercise'
+    folder.mkdir()
+    if beside == 'checkout':  # the exercise of a clone: the project's folder one up
+        (tmp_path / 'pyproject.toml').write_text('')
+        (tmp_path / 'facegen').mkdir()
+        expected = str(tmp_path)
+    else:
+        (folder / beside).write_bytes(b'')
+        expected = f'./{beside}'
+    done = first_cell_without_facegen(folder)  # %pip is left out here: the cell then says pip could not install it
+    assert f'Installing the course package from {expected}\n' in done.stdout
+    assert f'pip could not install the course package from {expected}' in done.stderr
