@@ -10,13 +10,16 @@ import shutil
 import subprocess
 import sys
 
-from .notebooks import CHECKOUT
+from .notebooks import CHECKOUT, SOLUTION
 
 SOLUTION_NAME = 'dlnd_face_generation.ipynb'
 EXERCISE_NAME = os.path.join('exercise', SOLUTION_NAME)
 # What `clean` removes: every training run and make run's notebook and figures, what make handout and make wheel
 # build, and pytest's cache.
 CLEANED = ('output', 'dist', '.pytest_cache')
+
+# The teacher's and maintainer's commands: they read the solution notebook or the tests of a checkout.
+NEED_A_CHECKOUT = ('test', 'regenerate-exercise', 'review', 'handout', 'wheel')
 
 # (make target, the Python command that does the same, what it does); `python` is the environment's Python.
 COMMANDS = (
@@ -49,6 +52,11 @@ def main(argv=None):
                 'tensorboard': tensorboard, 'runs': runs, 'remove-run': remove_run, 'clean': clean}
     if command not in handlers:
         print(f'Unknown command {command!r}; the commands are: {", ".join(handlers)}', file=sys.stderr)
+        return 2
+    if command in NEED_A_CHECKOUT and not os.path.isfile(SOLUTION):
+        print(f'python -m facegen {command} works in a checkout of the project, on its solution notebook and tests; '
+              f'this facegen is installed from a wheel ({CHECKOUT} has no {os.path.basename(SOLUTION)}). Clone the '
+              f'project and run `make setup` there (or pip install -e . in it).', file=sys.stderr)
         return 2
     return handlers[command](args)
 

@@ -147,3 +147,10 @@ def test_make_help_prints_every_target_beside_its_command():
 def test_an_unknown_command_names_the_commands(capsys):
     assert cli.main(['rnu']) == 2
     assert "Unknown command 'rnu'; the commands are: help, run, test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('command', cli.NEED_A_CHECKOUT)
+def test_a_teachers_command_outside_a_checkout_says_where_it_works(command, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, 'SOLUTION', str(tmp_path / 'dlnd_face_generation.ipynb'))
+    assert cli.main([command]) == 2
+    assert f'python -m facegen {command} works in a checkout of the project' in capsys.readouterr().err
