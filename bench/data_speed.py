@@ -30,6 +30,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import helper  # noqa: E402
+import facegen.data  # noqa: E402
 from facegen.data import cache  # noqa: E402
 import reference_2017  # noqa: E402 (bench/ is on the path: this file runs as a script)
 
@@ -56,7 +57,7 @@ def original_epoch(files):
     for start in range(0, len(files) - BATCH_SIZE + 1, BATCH_SIZE):
         batch = np.array([reference_2017.get_image(f, 28, 28, 'RGB') for f in files[start:start + BATCH_SIZE]],
                          dtype=np.float32)
-        n += len(batch / helper.IMAGE_MAX_VALUE - 0.5)
+        n += len(batch / facegen.data.IMAGE_MAX_VALUE - 0.5)
     return n
 
 
@@ -72,22 +73,22 @@ def timed(function, *args):
 
 def cache_build(files):
     """Build the cache from scratch (the old one removed first)."""
-    cache_dir = helper.cache_folder(os.path.dirname(files[0]))
+    cache_dir = facegen.data.cache_folder(os.path.dirname(files[0]))
     for name in os.listdir(cache_dir) if os.path.isdir(cache_dir) else []:
         os.remove(os.path.join(cache_dir, name))
-    return helper.load_image_cache(files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+    return helper.load_image_cache(files, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)
 
 
 def safety_costs(files, data_folder, repeats):
     """Median seconds of: the first open of a built cache in a process (checksum included), a later open, an
     uncontended cache lock, and download_extract finding a complete MNIST sample folder (5,000 images)."""
     first, later, lock, found = [], [], [], []
-    lock_path = os.path.join(helper.cache_folder(os.path.dirname(files[0])), 'bench.lock')
+    lock_path = os.path.join(facegen.data.cache_folder(os.path.dirname(files[0])), 'bench.lock')
     helper.download_extract('mnist', data_folder, source='sample')
     for _ in range(repeats):
         cache.CHECKED.clear()  # as a new process finds it
-        first.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
-        later.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)[0])
+        first.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)[0])
+        later.append(timed(helper.load_image_cache, files, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)[0])
         lock.append(timed(lambda: FileLock(lock_path).acquire().lock.release())[0])
         found.append(timed(helper.download_extract, 'mnist', data_folder, 'sample')[0])
     return [statistics.median(t) for t in (first, later, lock, found)]
@@ -125,7 +126,7 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        os.environ[helper.CACHE_ENV] = os.path.join(folder, 'caches')
+        os.environ[facegen.data.CACHE_ENV] = os.path.join(folder, 'caches')
         files = write_jpegs(folder, args.images)
         original_s, build_s, cached_s = [], [], []
         for _ in range(args.repeats):

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import facegen  # noqa: E402,F401 (TensorFlow's start-up settings, before anything imports TensorFlow)
-import helper  # noqa: E402
+import facegen.data  # noqa: E402
 from facegen.data import download  # noqa: E402
 
 
@@ -113,8 +113,8 @@ def idx_gzip(array, magic):
 def mnist_archives(n=6, seed=0):
     """Tiny MNIST image and label archives with random digits."""
     rng = np.random.default_rng(seed)
-    images = idx_gzip(rng.integers(0, 256, (n, 28, 28)), helper.MNIST_MAGIC_IMAGES)
-    labels = idx_gzip(rng.integers(0, 10, (n,)), helper.MNIST_MAGIC_LABELS)
+    images = idx_gzip(rng.integers(0, 256, (n, 28, 28)), facegen.data.MNIST_MAGIC_IMAGES)
+    labels = idx_gzip(rng.integers(0, 10, (n,)), facegen.data.MNIST_MAGIC_LABELS)
     return images, labels
 
 
@@ -149,24 +149,24 @@ def celeba_zip(n=5, seed=0, extra_entries=()):
 
 
 def use_mnist_mirrors(monkeypatch, images, labels, image_urls, label_urls, n=6):
-    """Point the 'mnist' entry of helper.DATASETS at test archives and mirrors."""
-    monkeypatch.setitem(helper.DATASETS, 'mnist', helper.DatasetInfo(
+    """Point the 'mnist' entry of facegen.data.DATASETS at test archives and mirrors."""
+    monkeypatch.setitem(facegen.data.DATASETS, 'mnist', facegen.data.DatasetInfo(
         folder='mnist', image_mode='L', n_images=n, image_size=(28, 28), crop_size=None,
-        files=(helper.RemoteFile('train-images-idx3-ubyte.gz', sha256(images), len(images), tuple(image_urls)),
-               helper.RemoteFile('train-labels-idx1-ubyte.gz', sha256(labels), len(labels), tuple(label_urls))),
+        files=(facegen.data.RemoteFile('train-images-idx3-ubyte.gz', sha256(images), len(images), tuple(image_urls)),
+               facegen.data.RemoteFile('train-labels-idx1-ubyte.gz', sha256(labels), len(labels), tuple(label_urls))),
         max_extracted_bytes=16 + n * 28 * 28,
-        sample_note=helper.DATASETS['mnist'].sample_note))
+        sample_note=facegen.data.DATASETS['mnist'].sample_note))
 
 
 def use_celeba_mirrors(monkeypatch, archive, urls, n=5):
-    """Point the 'celeba' entry of helper.DATASETS at a test archive and mirrors."""
-    monkeypatch.setitem(helper.DATASETS, 'celeba', helper.DatasetInfo(
-        folder='img_align_celeba', image_mode='RGB', n_images=n, image_size=helper.CELEBA_PICTURE_SIZE,
-        crop_size=helper.CELEBA_FACE_SIZE,
-        files=(helper.RemoteFile('img_align_celeba.zip', sha256(archive), len(archive), tuple(urls),
+    """Point the 'celeba' entry of facegen.data.DATASETS at a test archive and mirrors."""
+    monkeypatch.setitem(facegen.data.DATASETS, 'celeba', facegen.data.DatasetInfo(
+        folder='img_align_celeba', image_mode='RGB', n_images=n, image_size=facegen.data.CELEBA_PICTURE_SIZE,
+        crop_size=facegen.data.CELEBA_FACE_SIZE,
+        files=(facegen.data.RemoteFile('img_align_celeba.zip', sha256(archive), len(archive), tuple(urls),
                                  aliases=('celeba.zip',)),),
         max_extracted_bytes=2 * len(archive),
-        sample_note=helper.DATASETS['celeba'].sample_note))
+        sample_note=facegen.data.DATASETS['celeba'].sample_note))
 
 
 @pytest.fixture
@@ -180,15 +180,15 @@ def no_network(monkeypatch):
 @pytest.fixture(autouse=True)
 def default_data_source(monkeypatch):
     """Tests start from the default source and public mirrors whatever the caller's environment says."""
-    monkeypatch.delenv(helper.DATA_SOURCE_ENV, raising=False)
-    monkeypatch.delenv(helper.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(facegen.data.DATA_SOURCE_ENV, raising=False)
+    monkeypatch.delenv(facegen.data.MIRROR_ENV, raising=False)
 
 
 @pytest.fixture(autouse=True)
 def own_cache_folder(monkeypatch, tmp_path_factory):
     """Image caches go to a temporary folder of the test's, never to the user's cache folder."""
     folder = tmp_path_factory.mktemp('cache')
-    monkeypatch.setenv(helper.CACHE_ENV, str(folder))
+    monkeypatch.setenv(facegen.data.CACHE_ENV, str(folder))
     return folder
 
 

@@ -7,6 +7,8 @@ import pytest
 from PIL import Image
 
 import helper
+import facegen.data
+import facegen.images
 from bench import reference_2017
 from conftest import write_pngs
 
@@ -22,7 +24,7 @@ def face_in_frame():
 def test_get_image_crops_the_centre_before_resizing(tmp_path):
     [path] = write_pngs(tmp_path, [face_in_frame()])
 
-    face = helper.get_image(path, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+    face = helper.get_image(path, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)
     whole = helper.get_image(path, 28, 28, 'RGB', crop_size=None)
 
     assert face.shape == (28, 28, 3) and face.dtype == np.uint8
@@ -39,7 +41,7 @@ def test_the_2017_call_crops_celeba_pictures_by_itself(tmp_path):
 
     assert helper.get_batch(celeba, 28, 28, 'RGB').min() == 255, 'the face alone, as in 2017'
     assert np.array_equal(helper.get_image(celeba[0], 28, 28, 'RGB'),
-                          helper.get_image(celeba[0], 28, 28, 'RGB', helper.CELEBA_FACE_SIZE))
+                          helper.get_image(celeba[0], 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE))
     assert helper.get_image(square, 28, 28, 'RGB').min() == 0, 'only CelebA\'s picture size is cropped'
 
 
@@ -52,7 +54,7 @@ def test_get_image_of_a_jpeg_matches_a_full_size_decode(tmp_path):
 
     full = reference_2017.get_image(str(path), 28, 28, 'RGB')  # full decode, crop 108x108, bilinear resize
 
-    fast = helper.get_image(str(path), 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+    fast = helper.get_image(str(path), 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)
     assert fast.shape == full.shape
     assert np.abs(fast.astype(int) - full).mean() < 3
 
@@ -60,7 +62,7 @@ def test_get_image_of_a_jpeg_matches_a_full_size_decode(tmp_path):
 def test_get_image_refuses_an_image_smaller_than_the_crop(tmp_path):
     [path] = write_pngs(tmp_path, [np.zeros((25, 25, 3), dtype=np.uint8)])
     with pytest.raises(ValueError, match=r'is 25x25; .* at least 108x108'):
-        helper.get_image(path, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+        helper.get_image(path, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)
 
 
 @pytest.mark.parametrize('mode, channels', [('L', 1), ('RGB', 3)])
@@ -122,7 +124,7 @@ def test_cache_is_rebuilt_when_a_file_changes(tmp_path):
     os.utime(paths[2], ns=(time.time_ns(), time.time_ns() + 10 ** 9))  # a new mtime even on coarse clocks
 
     assert helper.Dataset('mnist', paths).images.max() == 255
-    cached = os.listdir(helper.cache_folder(tmp_path / 'mnist'))
+    cached = os.listdir(facegen.data.cache_folder(tmp_path / 'mnist'))
     assert len([name for name in cached if name.endswith(('.npy', '.crc32'))]) == 2, 'the stale cache is removed'
 
 
@@ -136,11 +138,11 @@ def test_cache_is_reused_while_files_are_unchanged(tmp_path, monkeypatch):
 def test_parallel_cache_build_equals_serial_decode(tmp_path):
     paths = write_pngs(tmp_path / 'celeba', [np.roll(face_in_frame(), i, axis=1) for i in range(600)])
 
-    cache = helper.load_image_cache(paths, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE, workers=2)
+    cache = helper.load_image_cache(paths, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE, workers=2)
 
     assert cache.shape == (600, 28, 28, 3)
     assert np.array_equal(cache[[0, 599]], helper.get_batch([paths[0], paths[599]], 28, 28, 'RGB',
-                                                            helper.CELEBA_FACE_SIZE).astype(np.uint8))
+                                                            facegen.data.CELEBA_FACE_SIZE).astype(np.uint8))
 
 
 def test_dataset_without_files_says_what_to_run():
@@ -197,8 +199,8 @@ def test_grid_with_nan_pixels_scales_the_rest_and_paints_them(recwarn):
         colour = np.array(helper.images_square_grid(images, 'RGB'))
 
     assert grey[0, 0] == 0 and grey[3, 3] == 255, 'the finite pixels keep their full range'
-    assert grey[0, 4] == helper.NON_FINITE_COLOURS['L'] and grey[7, 3] == helper.NON_FINITE_COLOURS['L']
-    assert tuple(colour[0, 4]) == helper.NON_FINITE_COLOURS['RGB'] and tuple(colour[0, 0]) == (0, 0, 0)
+    assert grey[0, 4] == facegen.images.NON_FINITE_COLOURS['L'] and grey[7, 3] == facegen.images.NON_FINITE_COLOURS['L']
+    assert tuple(colour[0, 4]) == facegen.images.NON_FINITE_COLOURS['RGB'] and tuple(colour[0, 0]) == (0, 0, 0)
 
 
 def test_grid_of_finite_images_does_not_warn(recwarn):

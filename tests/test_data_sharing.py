@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import helper
+import facegen.data
 from facegen.data import cache, files
 from conftest import ROOT, jpeg_bytes, mnist_archives, sha256, use_mnist_mirrors, write_pngs
 
@@ -49,10 +50,11 @@ def leftovers(folder):
 
 DOWNLOAD_CHILD = """
 import json, sys, helper
+import facegen.data
 spec = json.loads(sys.argv[1])
-helper.DATASETS['mnist'] = helper.DatasetInfo(
+facegen.data.DATASETS['mnist'] = facegen.data.DatasetInfo(
     folder='mnist', image_mode='L', n_images=spec['n'], image_size=(28, 28), crop_size=None,
-    files=tuple(helper.RemoteFile(*f) for f in spec['files']), max_extracted_bytes=16 + spec['n'] * 784,
+    files=tuple(facegen.data.RemoteFile(*f) for f in spec['files']), max_extracted_bytes=16 + spec['n'] * 784,
     sample_note='test')
 print('RESULT', helper.download_extract('mnist', spec['data'], source='full'))
 """
@@ -128,7 +130,7 @@ def celeba_pictures(folder, n, seed=0):
 
 def test_processes_building_one_cache_at_once_all_read_it_whole(tmp_path, own_cache_folder):
     paths = celeba_pictures(tmp_path / 'img_align_celeba', 600)
-    expected = helper.get_batch(paths, 28, 28, 'RGB', helper.CELEBA_FACE_SIZE).astype(np.uint8)
+    expected = helper.get_batch(paths, 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE).astype(np.uint8)
 
     results = run_children(CACHE_CHILD, [paths] * 3)
 
@@ -174,7 +176,7 @@ def test_a_read_only_data_folder_is_used_and_caches_in_the_users_folder(tmp_path
     data = tmp_path / 'data'
     helper.download_extract('mnist', str(data), source='sample')
     user_cache = tmp_path / 'user-cache'
-    env = {k: v for k, v in CHILD_ENV.items() if k != helper.CACHE_ENV}
+    env = {k: v for k, v in CHILD_ENV.items() if k != facegen.data.CACHE_ENV}
     env['XDG_CACHE_HOME'] = str(user_cache)  # where platformdirs puts the user's cache folder on Linux
 
     with read_only(data):
@@ -202,7 +204,7 @@ def test_a_read_only_sample_of_the_old_order_is_used_as_it_is(tmp_path, capsys):
 
 
 def test_a_read_only_2017_folder_is_used_as_it_is(tmp_path, monkeypatch):
-    monkeypatch.setitem(helper.DATASETS, 'mnist', helper.DatasetInfo(
+    monkeypatch.setitem(facegen.data.DATASETS, 'mnist', facegen.data.DatasetInfo(
         folder='mnist', image_mode='L', n_images=4, image_size=(28, 28), crop_size=None, files=(),
         max_extracted_bytes=0, sample_note=''))
     data = tmp_path / 'data'
@@ -216,14 +218,14 @@ def test_a_read_only_2017_folder_is_used_as_it_is(tmp_path, monkeypatch):
 
 
 def test_cache_folder_names_each_data_folder_apart(tmp_path, monkeypatch):
-    monkeypatch.delenv(helper.CACHE_ENV)
+    monkeypatch.delenv(facegen.data.CACHE_ENV)
     (tmp_path / 'a' / 'mnist').mkdir(parents=True)
-    assert helper.cache_folder(tmp_path / 'a' / 'mnist') == str(tmp_path / 'a' / 'mnist' / '.cache')
-    mine = helper.cache_folder(tmp_path / 'a' / 'mnist', cache_dir=str(tmp_path / 'c'))
-    other = helper.cache_folder(tmp_path / 'b' / 'mnist', cache_dir=str(tmp_path / 'c'))
+    assert facegen.data.cache_folder(tmp_path / 'a' / 'mnist') == str(tmp_path / 'a' / 'mnist' / '.cache')
+    mine = facegen.data.cache_folder(tmp_path / 'a' / 'mnist', cache_dir=str(tmp_path / 'c'))
+    other = facegen.data.cache_folder(tmp_path / 'b' / 'mnist', cache_dir=str(tmp_path / 'c'))
     assert mine != other and os.path.dirname(mine) == os.path.dirname(other) == str(tmp_path / 'c')
-    monkeypatch.setenv(helper.CACHE_ENV, str(tmp_path / 'env'))
-    assert helper.cache_folder(tmp_path / 'a' / 'mnist').startswith(str(tmp_path / 'env'))
+    monkeypatch.setenv(facegen.data.CACHE_ENV, str(tmp_path / 'env'))
+    assert facegen.data.cache_folder(tmp_path / 'a' / 'mnist').startswith(str(tmp_path / 'env'))
 
 
 def test_stale_caches_of_another_data_folder_are_never_removed(tmp_path, own_cache_folder):
@@ -294,7 +296,7 @@ def built_cache(tmp_path):
     """A built cache of 8 digits: (paths, cache path, the images), with this process's checked list cleared."""
     paths = mnist_pngs(tmp_path / 'mnist', 8)
     images = np.array(helper.Dataset('mnist', paths).images)
-    [path] = glob(os.path.join(helper.cache_folder(tmp_path / 'mnist'), '*.npy'))
+    [path] = glob(os.path.join(facegen.data.cache_folder(tmp_path / 'mnist'), '*.npy'))
     cache.CHECKED.clear()  # as a new process would find it
     return paths, path, images
 

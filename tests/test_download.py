@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import helper
+import facegen.data
 from facegen.data import download, extract
 from conftest import celeba_zip, mnist_archives, sha256, use_celeba_mirrors, use_mnist_mirrors
 
@@ -82,7 +83,7 @@ def test_download_rejects_corrupt_archive(server, monkeypatch, tmp_path, body_ch
     use_mnist_mirrors(monkeypatch, images, labels,
                       [server.route('/bad', body_change(images))], [server.route('/labels', labels)])
 
-    with pytest.raises(helper.DownloadError, match=reason):
+    with pytest.raises(facegen.data.DownloadError, match=reason):
         helper.download_extract('mnist', str(tmp_path), source='full')
     assert not (tmp_path / 'mnist').exists()
     assert leftovers(str(tmp_path)) == [] and not glob(str(tmp_path / '*.gz'))
@@ -94,7 +95,7 @@ def test_truncated_download_is_kept_to_resume_but_never_taken_for_data(server, m
                       [server.route('/cut', images, send_bytes=len(images) // 2)],
                       [server.route('/labels', labels)])
 
-    with pytest.raises(helper.DownloadError, match='truncated|IncompleteRead'):
+    with pytest.raises(facegen.data.DownloadError, match='truncated|IncompleteRead'):
         helper.download_extract('mnist', str(tmp_path), source='full')
     assert not glob(str(tmp_path / '*.gz')) and not (tmp_path / 'mnist').exists()
     part = tmp_path / 'train-images-idx3-ubyte.gz.part'
@@ -144,7 +145,7 @@ def test_unknown_dataset_name_lists_valid_names(tmp_path):
 
 
 def test_unknown_data_source_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'offline')
+    monkeypatch.setenv(facegen.data.DATA_SOURCE_ENV, 'offline')
     with pytest.raises(ValueError, match="Unknown data source 'offline'.*auto, full, sample"):
         helper.download_extract('mnist', str(tmp_path))
 
@@ -221,7 +222,7 @@ def test_sample_built_when_every_mirror_fails_then_replaced(server, monkeypatch,
 
 
 def test_source_sample_never_touches_the_network(tmp_path, monkeypatch, no_network, capsys):
-    monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'sample')
+    monkeypatch.setenv(facegen.data.DATA_SOURCE_ENV, 'sample')
 
     assert helper.download_extract('celeba', str(tmp_path)) == 'sample'
 
@@ -229,7 +230,7 @@ def test_source_sample_never_touches_the_network(tmp_path, monkeypatch, no_netwo
     assert 'offline, using a sample of 100 real faces (grey' in out
     files = sorted(glob(str(tmp_path / 'img_align_celeba' / '*.jpg')))
     assert len(files) == 100
-    face = helper.get_image(files[0], 28, 28, 'RGB', helper.CELEBA_FACE_SIZE)
+    face = helper.get_image(files[0], 28, 28, 'RGB', facegen.data.CELEBA_FACE_SIZE)
     assert face.shape == (28, 28, 3) and face.std() > 10, 'the crop lands on the face, not a flat border'
 
 
@@ -237,7 +238,7 @@ def test_source_full_without_mirrors_says_what_to_do(server, monkeypatch, tmp_pa
     images, labels = mnist_archives()
     use_mnist_mirrors(monkeypatch, images, labels, [server.route('/gone', status=404)], ['/unused'])
 
-    with pytest.raises(helper.DownloadError, match='404.*\n.*put the archive in.*FACEGEN_DATA=sample'):
+    with pytest.raises(facegen.data.DownloadError, match='404.*\n.*put the archive in.*FACEGEN_DATA=sample'):
         helper.download_extract('mnist', str(tmp_path), source='full')
     assert not (tmp_path / 'mnist').exists()
 
@@ -295,7 +296,7 @@ def test_a_cut_download_resumes_where_it_stopped(server, monkeypatch, tmp_path):
     half = len(images) // 2
     cut = server.route('/i.gz', images, send_bytes=half)
     use_mnist_mirrors(monkeypatch, images, labels, [cut], [server.route('/l.gz', labels)], n=50)
-    with pytest.raises(helper.DownloadError, match='truncated'):
+    with pytest.raises(facegen.data.DownloadError, match='truncated'):
         helper.download_extract('mnist', str(tmp_path), source='full')
 
     server.route('/i.gz', images, ranges=True)  # the server is back, and serves ranges
@@ -322,7 +323,7 @@ def test_a_resumed_download_of_other_bytes_fails_its_checksum_and_is_dropped(ser
                       [server.route('/l.gz', labels)], n=50)
     (tmp_path / 'train-images-idx3-ubyte.gz.part').write_bytes(b'\0' * 100)  # not the archive's first bytes
 
-    with pytest.raises(helper.DownloadError, match=f'corrupted: sha256 .*, expected {sha256(images)}'):
+    with pytest.raises(facegen.data.DownloadError, match=f'corrupted: sha256 .*, expected {sha256(images)}'):
         helper.download_extract('mnist', str(tmp_path), source='full')
     assert leftovers(str(tmp_path)) == [], 'a .part of the wrong bytes is never resumed again'
 
@@ -337,16 +338,16 @@ def test_a_dripping_server_is_left_at_the_deadline(server, monkeypatch, tmp_path
 
     assert helper.download_extract('mnist', str(tmp_path), source='full') == 'full'
     [failure] = [line for line in capsys.readouterr().out.splitlines() if line.startswith('Failed')]
-    assert '/drip: too slow' in failure and helper.DEADLINE_ENV in failure
+    assert '/drip: too slow' in failure and facegen.data.DEADLINE_ENV in failure
 
 
 def test_the_deadline_allows_100_kb_per_second_and_the_variable_lengthens_it(monkeypatch):
-    assert helper.download_deadline_s(1000) == helper.DOWNLOAD_DEADLINE_S
-    assert helper.download_deadline_s(1_443_490_838) == pytest.approx(14_435, abs=1)
-    monkeypatch.setenv(helper.DEADLINE_ENV, '600')
-    assert helper.download_deadline_s(1000) == 600
-    monkeypatch.setenv(helper.DEADLINE_ENV, '5')
-    assert helper.download_deadline_s(1000) == helper.DOWNLOAD_DEADLINE_S, 'it lengthens, never shortens'
+    assert facegen.data.download_deadline_s(1000) == facegen.data.DOWNLOAD_DEADLINE_S
+    assert facegen.data.download_deadline_s(1_443_490_838) == pytest.approx(14_435, abs=1)
+    monkeypatch.setenv(facegen.data.DEADLINE_ENV, '600')
+    assert facegen.data.download_deadline_s(1000) == 600
+    monkeypatch.setenv(facegen.data.DEADLINE_ENV, '5')
+    assert facegen.data.download_deadline_s(1000) == facegen.data.DOWNLOAD_DEADLINE_S, 'it lengthens, never shortens'
 
 
 def test_a_classroom_mirror_folder_is_tried_first_with_the_same_checks(monkeypatch, tmp_path, capsys):
@@ -363,7 +364,7 @@ def test_a_classroom_mirror_folder_is_tried_first_with_the_same_checks(monkeypat
     share.mkdir()
     (share / 'train-images-idx3-ubyte.gz').write_bytes(images)
     (share / 'train-labels-idx1-ubyte.gz').write_bytes(labels)
-    monkeypatch.setenv(helper.MIRROR_ENV, str(share))
+    monkeypatch.setenv(facegen.data.MIRROR_ENV, str(share))
 
     assert helper.download_extract('mnist', str(tmp_path / 'data'), source='full') == 'full'
     assert sorted(os.listdir(share)) == ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'], 'kept'
@@ -426,7 +427,7 @@ def test_a_2017_mnist_folder_offline_is_adopted_and_says_the_score_is_skipped(se
 def test_a_2017_celeba_folder_is_adopted_without_a_download(monkeypatch, tmp_path, no_network, capsys):
     archive = celeba_zip(n=5)
     use_celeba_mirrors(monkeypatch, archive, ['http://127.0.0.1:9/never-used.zip'])
-    folder_2017(tmp_path / 'img_align_celeba', 5, size=helper.CELEBA_PICTURE_SIZE, mode='RGB')
+    folder_2017(tmp_path / 'img_align_celeba', 5, size=facegen.data.CELEBA_PICTURE_SIZE, mode='RGB')
 
     assert helper.download_extract('celeba', str(tmp_path), source='full') == 'full'
     assert 'Adopted celeba Data' in capsys.readouterr().out

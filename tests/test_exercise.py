@@ -7,7 +7,7 @@ import nbformat
 import papermill
 import pytest
 
-import helper
+import facegen.data
 from facegen.notebooks import loader
 from facegen.runs import results
 from facegen.course import exercise
@@ -134,7 +134,7 @@ def test_the_cells_after_train_say_what_a_learners_train_left_out(tmp_path, caps
 
 def test_a_learner_running_the_exercise_stops_at_the_first_check(tmp_path, monkeypatch):
     """Run All on the exercise as handed out: the data cells run, then model_inputs' check says what to write."""
-    monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'sample')
+    monkeypatch.setenv(facegen.data.DATA_SOURCE_ENV, 'sample')
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         papermill.execute_notebook(exercise.EXERCISE, str(tmp_path / 'run.ipynb'), kernel_name='python3',
                                    cwd=os.path.dirname(exercise.EXERCISE), progress_bar=False,

@@ -11,7 +11,7 @@ import zipfile
 import nbformat
 import pytest
 
-import helper
+import facegen.data
 from conftest import filled_in_exercise
 from facegen.course import exercise, handout
 from facegen.notebooks import SOLUTION
@@ -71,7 +71,7 @@ def test_the_zip_holds_the_exercise_and_what_it_needs_and_nothing_of_the_solutio
 
 
 def test_make_run_of_the_exercise_as_handed_out_stops_at_the_first_check_and_writes_the_hand_in(unpacked):
-    environment = {**os.environ, helper.DATA_SOURCE_ENV: 'sample'}
+    environment = {**os.environ, facegen.data.DATA_SOURCE_ENV: 'sample'}
     done = subprocess.run(MAKE + ['run', SMALL_RUN], cwd=unpacked, env=environment, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode != 0
@@ -83,7 +83,7 @@ def test_make_run_of_the_exercise_as_handed_out_stops_at_the_first_check_and_wri
 def test_make_run_of_the_exercise_filled_in_passes_every_check(unpacked):
     path = unpacked / 'dlnd_face_generation.ipynb'
     nbformat.write(filled_in_exercise(nbformat.read(path, as_version=4)), str(path))
-    environment = {**os.environ, helper.DATA_SOURCE_ENV: 'sample'}
+    environment = {**os.environ, facegen.data.DATA_SOURCE_ENV: 'sample'}
     done = subprocess.run(MAKE + ['run', SMALL_RUN], cwd=unpacked, env=environment, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -4,6 +4,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import helper
+import facegen.data
 from facegen.scores.digits import DigitScorer, frechet_distance
 
 
@@ -14,7 +15,7 @@ def digits(tmp_path_factory):
     helper.download_extract('mnist', str(data), source='sample')
     files = [str(data / 'mnist' / f'image_{i}.jpg') for i in range(5000)]
     images = helper.Dataset('mnist', files).images.astype(np.float32) / 127.5 - 1
-    return images, np.load(data / 'mnist' / helper.LABELS_NAME)
+    return images, np.load(data / 'mnist' / facegen.data.LABELS_NAME)
 
 
 @pytest.fixture(scope='module')

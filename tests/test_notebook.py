@@ -6,7 +6,7 @@ import os
 import nbformat
 import pytest
 
-import helper
+import facegen.data
 from facegen.notebooks import SOLUTION, headless, loader
 
 N_CHECKS = 6  # model_inputs, discriminator, generator, model_loss, model_opt, train
@@ -16,7 +16,7 @@ N_CHECKS = 6  # model_inputs, discriminator, generator, model_loss, model_opt, t
 def executed(tmp_path_factory):
     """Run the notebook once on the offline sample, 64 images and 2 training steps per dataset."""
     tmp = tmp_path_factory.mktemp('notebook')
-    os.environ[helper.DATA_SOURCE_ENV] = 'sample'  # the kernel inherits it: no network, whatever is reachable
+    os.environ[facegen.data.DATA_SOURCE_ENV] = 'sample'  # the kernel inherits it: no network, whatever is reachable
     console = io.StringIO()
     try:
         with contextlib.redirect_stdout(console):
@@ -24,7 +24,7 @@ def executed(tmp_path_factory):
                                     '--output-dir', str(tmp / 'output'), '--max-images', '64', '--max-steps', '2',
                                     '--timeout', '600'])
     finally:
-        del os.environ[helper.DATA_SOURCE_ENV]
+        del os.environ[facegen.data.DATA_SOURCE_ENV]
     nb = nbformat.read(tmp / 'output' / 'dlnd_face_generation.ipynb', as_version=4)
     return status, nb, tmp / 'output', console.getvalue()
 

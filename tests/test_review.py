@@ -5,7 +5,7 @@ import subprocess
 import nbformat
 import pytest
 
-import helper
+import facegen.data
 from conftest import ROOT, filled_in_exercise, solution_without_markers
 from facegen.course import exercise, review
 
@@ -154,7 +154,7 @@ def test_make_review_prints_the_table_and_fails_on_the_exercise():
 
 
 def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge_with_their_score(tmp_path, monkeypatch):
-    monkeypatch.setenv(helper.DATA_SOURCE_ENV, 'sample')
+    monkeypatch.setenv(facegen.data.DATA_SOURCE_ENV, 'sample')
     lines = review.review(exercise.SOLUTION, train=True, data_dir=str(tmp_path / 'data'),
                           output_dir=str(tmp_path / 'review'), max_images=256, steps=3)
     assert review.passed(lines), review.format_lines(lines)

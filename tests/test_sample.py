@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import helper
+import facegen.data
 from facegen.data import extract, folders, sample
 from conftest import mnist_archives, use_mnist_mirrors
 
@@ -60,8 +61,8 @@ def old_order_sample(data):
                        dtype=np.uint8)
     folder = os.path.join(data, 'mnist')
     extract.write_images(table[:, :-1].reshape(-1, 28, 28), folder, 'old sample')
-    np.save(os.path.join(folder, helper.LABELS_NAME), table[:, -1])
-    folders.write_marker(folder, 'mnist', 'sample', helper.DATASETS['mnist'].sample_note, len(table))
+    np.save(os.path.join(folder, facegen.data.LABELS_NAME), table[:, -1])
+    folders.write_marker(folder, 'mnist', 'sample', facegen.data.DATASETS['mnist'].sample_note, len(table))
     return folder
 
 
