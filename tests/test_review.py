@@ -166,3 +166,18 @@ def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge_with_their_s
     assert re.search(r'a face detector finds \d+% \(real \d+%\), variety \d\.\d\d \(real \d\.\d\d\), novelty '
                      r'\d\.\d\d \(real \d\.\d\d\)', faces.message), faces.message
     assert (run_dir / 'samples.png').is_file()
+
+
+def test_each_training_trains_with_the_constants_its_cell_sets(monkeypatch):
+    """The solution's CelebA cell turns the gradient penalty off (R1_WEIGHT = 0.0): the review's faces train so too."""
+    nb = nbformat.read(exercise.SOLUTION, as_version=4)
+    assert review.training_cell_constants(nb) == {'mnist': {'R1_WEIGHT': 1.0}, 'celeba': {'R1_WEIGHT': 0.0}}
+    seen = []
+
+    def recording_train(namespace, chosen, helper, dataset, *rest):
+        seen.append((dataset, namespace['R1_WEIGHT'], chosen['batch_size']))
+        raise RuntimeError('recorded')
+    monkeypatch.setattr(review, '_train', recording_train)
+    lines = review._training_lines({'R1_WEIGHT': 1.0}, nb, 'data', 'output', None, 3)
+    assert seen == [('mnist', 1.0, 64), ('celeba', 0.0, 32)]
+    assert [line.result for line in lines] == ['FAIL', 'FAIL']

@@ -221,6 +221,19 @@ def _with_functions(namespace, replacements):
 
 def hyperparameters(nb):
     """{dataset: {name: value}} set above the line of each training cell (values that are not literals: None)."""
+    return {dataset: {name: values.get(name) for name in HYPERPARAMETERS}
+            for dataset, values in _training_cell_literals(nb).items()}
+
+
+def training_cell_constants(nb):
+    """{dataset: {NAME: value}}: the constants each training cell sets for the functions (R1_WEIGHT), which the
+    notebook's functions read as globals when train builds the graph."""
+    return {dataset: {name: value for name, value in values.items() if name.isupper()}
+            for dataset, values in _training_cell_literals(nb).items()}
+
+
+def _training_cell_literals(nb):
+    """{dataset: {name: value}} of the literal assignments above the line of each training cell."""
     found = {}
     for cell in nb.cells:
         dataset = next((name for name, _, _ in TRAINING if f"helper.Dataset('{name}'" in cell.get('source', '')), None)
@@ -235,7 +248,7 @@ def hyperparameters(nb):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 with contextlib.suppress(ValueError):
                     values[node.targets[0].id] = ast.literal_eval(node.value)
-        found[dataset] = {name: values.get(name) for name in HYPERPARAMETERS}
+        found[dataset] = values
     return found
 
 
@@ -260,8 +273,9 @@ def _hyperparameter_lines(nb):
 def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
     """Train the notebook's train on each dataset for a few minutes: the digit score, then the faces to judge."""
     import helper
-    lines, chosen = [], hyperparameters(nb)
+    lines, chosen, constants = [], hyperparameters(nb), training_cell_constants(nb)
     for dataset, title, default_steps in TRAINING:
+        namespace.update(constants.get(dataset, {}))  # as the training cell sets them before it trains
         try:
             with time_limit(TRAIN_TIMEOUT_S, f'train on {title}'), contextlib.redirect_stdout(io.StringIO()):
                 data, files, run_dir = _train(namespace, chosen[dataset], helper, dataset, title, data_dir,
