@@ -9,7 +9,8 @@ The 2017 API:
 
 What the notebook uses besides: mnist_labels (the digits of MNIST's files), TrainingRun (what train keeps and shows
 besides training) and plot_losses, saved_samples, last_checkpoint and noise_input (a run read back), DigitScorer
-(the digits' score), FaceScorer and describe_faces (the faces' score), load_image_cache (the images decoded once).
+(the digits' score), FaceScorer and describe_faces (the faces' score). Also here: load_image_cache, what
+Dataset.images is made with (the images decoded once).
 
 The machinery lives in the facegen package (its __init__ lists the sub-packages); this module is the only part of
 it a learner needs to read. The training names are loaded when first used, so that the data cells run before
@@ -186,12 +187,11 @@ _ELSEWHERE = {name: f'facegen.{module}' for module, names in {
     'runs.results': 'saved_samples last_checkpoint noise_input',
     'scores.digits': 'DigitScorer',
     'scores.faces': 'FaceScorer describe_faces',
-    'data': 'DATASETS DatasetInfo RemoteFile dataset_info channels IMAGE_MAX_VALUE IMAGE_SIZE CELEBA_FACE_SIZE '
-            'CELEBA_PICTURE_SIZE LABELS_NAME MNIST_MAGIC_IMAGES MNIST_MAGIC_LABELS DATA_SOURCE_ENV DATA_SOURCES '
+    # the rest of what earlier editions exported (the names this module imports above resolve without this)
+    'data': 'DATASETS DatasetInfo RemoteFile MNIST_MAGIC_IMAGES MNIST_MAGIC_LABELS DATA_SOURCE_ENV DATA_SOURCES '
             'MIRROR_ENV CACHE_ENV CACHE_DIR_NAME cache_folder MARKER_NAME SET_ASIDE_SUFFIX STALE_STAGING_S '
             'CHUNK_BYTES DEADLINE_ENV DOWNLOAD_DEADLINE_S DOWNLOAD_MIN_RATE DOWNLOAD_TIMEOUT_S download_deadline_s '
-            'BadArchiveError BatchSizeError CorruptArchiveError DataFolderNotWritableError DownloadError '
-            'EmptyDatasetError FolderChangedError ImageTooSmallError IncompleteExtractionError NotEnoughSpaceError '
-            'TruncatedArchiveError UnknownDataSourceError UnknownDatasetError UnreadableImageError '
-            'UnsafeArchiveError',
+            'BadArchiveError CorruptArchiveError DataFolderNotWritableError DownloadError FolderChangedError '
+            'IncompleteExtractionError NotEnoughSpaceError TruncatedArchiveError UnknownDataSourceError '
+            'UnknownDatasetError UnreadableImageError UnsafeArchiveError',
     'images': 'NON_FINITE_COLOURS'}.items() for name in names.split()}

@@ -33,11 +33,13 @@ FEATURE_SIDE = 14
 REFERENCE_FACES = 1000  # real faces the real figures are measured on (a seeded choice, for a large dataset)
 CHUNK = 8192            # training faces compared at a time
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's convert('L')
+TENSORBOARD_NAMES = {'face_share': 'found'}  # faces/found, faces/contrast, ... beside each progress grid
 
 
 class FaceScorer:
     """
-    A face detector's verdict, the variety and the novelty of generated faces, each beside the same for real faces
+    A face detector's verdict, the contrast, grain, variety and novelty of generated faces, each beside the same for
+    real faces
     :param training_images: The faces trained on, uint8 (n, 28, 28, channels) as Dataset.images holds them (a
                             memory map is read in chunks, never copied whole)
     :param seed: Which real faces the real figures use, where there are more than REFERENCE_FACES
@@ -70,21 +72,20 @@ class FaceScorer:
         :return: dict with face_share, contrast, grain, variety and novelty, and real_face_share, real_contrast,
                  real_grain, real_variety and real_novelty, the same figures for real faces
         """
+        generated = self.figures(images)
+        return {**generated, **{f'real_{name}': value for name, value in self.real_figures().items()}}
+
+    def figures(self, images):
+        """The five figures of generated faces (floats in [-1, 1]) alone, without the real faces'."""
         pixels = to_pixels(images)
         generated = features(pixels)
-        real = self.real_figures()
-        return {'face_share': face_share(pixels), 'real_face_share': real['face_share'],
-                'contrast': contrast(pixels), 'real_contrast': real['contrast'],
-                'grain': grain(pixels), 'real_grain': real['grain'],
-                'variety': variety(generated), 'real_variety': real['variety'],
-                'novelty': float(np.median(nearest_distances(generated, self._training_features))),
-                'real_novelty': real['novelty']}
+        return {'face_share': face_share(pixels), 'contrast': contrast(pixels), 'grain': grain(pixels),
+                'variety': variety(generated),
+                'novelty': float(np.median(nearest_distances(generated, self._training_features)))}
 
     def grid_figures(self, images):
         """The five figures of a progress grid's images, named for TensorBoard (TrainingRun's grid_score)."""
-        score = self.score(images)
-        return {'faces/found': score['face_share'], 'faces/contrast': score['contrast'], 'faces/grain': score['grain'],
-                'faces/variety': score['variety'], 'faces/novelty': score['novelty']}
+        return {f'faces/{TENSORBOARD_NAMES.get(name, name)}': value for name, value in self.figures(images).items()}
 
 
 def describe_faces(score):
