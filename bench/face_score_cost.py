@@ -21,22 +21,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import face_score_check  # noqa: E402 (bench/ is on the path: this file runs as a script)
 import numpy as np  # noqa: E402
+from measure import durations  # noqa: E402
 
 import helper  # noqa: E402
 
 SHOW_EVERY = 500         # the notebook's steps between two grids
 CELEBA_FACES = 202599
-
-
-def timed(function, repeats):
-    """(median, least, most) seconds of repeats calls, after one to warm up."""
-    function()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds), min(seconds), max(seconds)
 
 
 def step_seconds(files, steps, folder):
@@ -83,7 +73,8 @@ def main(argv=None):
             started = time.perf_counter()
             scorer = helper.FaceScorer(faces)
             built = time.perf_counter() - started
-            median, least, most = timed(lambda: scorer.grid_figures(grid), args.repeats)
+            seconds = durations(lambda: scorer.grid_figures(grid), args.repeats)
+            median, least, most = statistics.median(seconds), min(seconds), max(seconds)
             print(f'against {name}: scorer built in {built:.2f} s; a grid scored in {median * 1000:.0f} ms '
                   f'({least * 1000:.0f}-{most * 1000:.0f}), {median / (step * SHOW_EVERY):.2%} of the steps '
                   f'between two grids')

@@ -5,16 +5,21 @@ import subprocess
 import time
 
 
+def durations(call, repeats, warmup=1):
+    """Seconds each of `repeats` timed calls of call() took, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def time_steps(step, steps, batch, warmup=5):
     """Items per second of step() (batch items each): `steps` timed calls after `warmup`, their median."""
-    for _ in range(warmup):
-        step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return batch / statistics.median(durations)
+    return batch / statistics.median(durations(step, steps, warmup))
 
 
 def peak_rss_mb():
