@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import face_score_check  # noqa: E402 (bench/ is on the path: this file runs as a script)
 import numpy as np  # noqa: E402
-from measure import durations  # noqa: E402
+from measure import durations, recorded_steps  # noqa: E402
 
 import helper  # noqa: E402
 
@@ -32,18 +32,9 @@ CELEBA_FACES = 202599
 def step_seconds(files, steps, folder):
     """Seconds a training step of the notebook's CelebA recipe takes, from its losses' timestamps: the run's time
     over its steps, less the first 10% (graph building and warm-up)."""
-    recorded = []
-    record = helper.TrainingRun.record
-
-    def timed_record(run, d_loss, g_loss):
-        recorded.append(time.perf_counter())
-        return record(run, d_loss, g_loss)
-    helper.TrainingRun.record = timed_record
-    try:
+    with recorded_steps(helper.TrainingRun) as recorded:
         epochs = -(-steps // (len(files) // face_score_check.BATCH_SIZE))
         face_score_check.train_variant('recipe', files, epochs, 0, folder)
-    finally:
-        helper.TrainingRun.record = record
     skip = len(recorded) // 10
     return (recorded[-1] - recorded[skip]) / (len(recorded) - 1 - skip)
 

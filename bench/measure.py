@@ -1,4 +1,5 @@
 """Measuring helpers shared by the benchmarks (pure Python: the PyTorch peer's interpreter imports them too)."""
+import contextlib
 import json
 import statistics
 import subprocess
@@ -20,6 +21,22 @@ def durations(call, repeats, warmup=1):
 def time_steps(step, steps, batch, warmup=5):
     """Items per second of step() (batch items each): `steps` timed calls after `warmup`, their median."""
     return batch / statistics.median(durations(step, steps, warmup))
+
+
+@contextlib.contextmanager
+def recorded_steps(run_class):
+    """The time.perf_counter() at which each step is recorded by run_class (TrainingRun, passed in: this module
+    imports nothing of the project) while the block runs."""
+    times, record = [], run_class.record
+
+    def timed_record(run, d_loss, g_loss):
+        times.append(time.perf_counter())
+        return record(run, d_loss, g_loss)
+    run_class.record = timed_record
+    try:
+        yield times
+    finally:
+        run_class.record = record
 
 
 def peak_rss_mb():

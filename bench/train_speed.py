@@ -40,7 +40,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 import facegen  # noqa: E402,F401 (the children inherit the project's TensorFlow settings)
-from measure import child_result, peak_rss_mb, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
+from measure import child_result, peak_rss_mb, recorded_steps, time_steps  # noqa: E402 (bench/ is on the path: this file runs as a script)
 from facegen.notebooks import loader  # noqa: E402
 
 SHAPES = {'mnist': (1, 64), 'celeba': (3, 32)}  # channels, the notebook's batch size
@@ -191,21 +191,16 @@ def train_loop_speed(dataset, steps):
     tf = ns['tf']
     channels, batch = SHAPES[dataset]
     ns['R1_WEIGHT'] = R1_WEIGHTS[dataset]
-    recorded, record = [], training.TrainingRun.record
-
-    def timed_record(run, d_loss, g_loss):
-        recorded.append(time.perf_counter())
-        return record(run, d_loss, g_loss)
 
     def batches(batch_size):
         rng = np.random.default_rng(0)
         for _ in range(steps + 5):
             yield rng.uniform(-0.5, 0.5, (batch_size, 28, 28, channels)).astype(np.float32)
 
-    training.TrainingRun.record = timed_record
-    with tempfile.TemporaryDirectory() as folder, tf.Graph().as_default():
+    with recorded_steps(training.TrainingRun) as recorded, tempfile.TemporaryDirectory() as folder, \
+            tf.Graph().as_default():
         run = training.TrainingRun(folder, 'bench', progress=None, print_every=10 ** 6, show_every=10 ** 6,
-                                       checkpoint_every=10 ** 6)
+                                   checkpoint_every=10 ** 6)
         ns['train'](1, batch, Z_DIM, 5e-4, 0.5, batches, (batch * (steps + 5), 28, 28, channels),
                     'L' if channels == 1 else 'RGB', run)
     return batch / statistics.median(np.diff(recorded[5:])), 0

@@ -70,6 +70,13 @@ def show_help(args):
     return 0
 
 
+def leading_path(args, default):
+    """(the path the arguments start with, else default; the options after it)."""
+    if args and not args[0].startswith('-'):
+        return args[0], args[1:]
+    return default, args
+
+
 def run(args):
     try:
         from .notebooks import headless
@@ -87,11 +94,10 @@ def test(args):
 def notebook(args):
     """Jupyter Notebook on a notebook (the solution by default): no browser where there is no display, and root
     allowed where it is root (a container)."""
-    path = args[0] if args and not args[0].startswith('-') else SOLUTION_NAME
-    options = args[1:] if args and not args[0].startswith('-') else args
+    path, options = leading_path(args, SOLUTION_NAME)
     headless = platform.system() == 'Linux' and not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
-    extra = (['--no-browser'] if headless else []) + (['--allow-root'] if hasattr(os, 'geteuid') and os.geteuid() == 0
-                                                       else [])
+    root = hasattr(os, 'geteuid') and os.geteuid() == 0
+    extra = (['--no-browser'] if headless else []) + (['--allow-root'] if root else [])
     # The kernel inherits TF_CPP_MIN_LOG_LEVEL, which keeps most of TensorFlow's C++ lines out of this terminal.
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
     return subprocess.call([sys.executable, '-m', 'notebook', path, *extra, *options], env=env)
@@ -123,8 +129,7 @@ def wheel(args):
 
 def tensorboard(args):
     from .runs import events
-    output = args[0] if args and not args[0].startswith('-') else 'output'
-    return events.serve(output, args[1:] if args and not args[0].startswith('-') else args)
+    return events.serve(*leading_path(args, 'output'))
 
 
 def runs(args):

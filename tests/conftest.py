@@ -164,7 +164,7 @@ def use_celeba_mirrors(monkeypatch, archive, urls, n=5):
         folder='img_align_celeba', image_mode='RGB', n_images=n, image_size=facegen.data.CELEBA_PICTURE_SIZE,
         crop_size=facegen.data.CELEBA_FACE_SIZE,
         files=(facegen.data.RemoteFile('img_align_celeba.zip', sha256(archive), len(archive), tuple(urls),
-                                 aliases=('celeba.zip',)),),
+                                       aliases=('celeba.zip',)),),
         max_extracted_bytes=2 * len(archive),
         sample_note=facegen.data.DATASETS['celeba'].sample_note))
 

@@ -127,7 +127,7 @@ def wider(nb):
     """The notebook's functions with a generator of 8 more channels in its first layer."""
     from facegen.notebooks import loader
     return loader.notebook_functions(transform=lambda source: source.replace('7 * 7 * 128', '7 * 7 * 136')
-                                              .replace('(-1, 7, 7, 128)', '(-1, 7, 7, 136)'))
+                                     .replace('(-1, 7, 7, 128)', '(-1, 7, 7, 136)'))
 
 
 def test_resuming_a_changed_network_names_each_variable_and_what_to_do(nb, tmp_path):

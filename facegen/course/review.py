@@ -23,11 +23,10 @@ import warnings
 from dataclasses import dataclass
 from glob import glob
 
-
 import nbformat
 
 from ..data.registry import dataset_info
-from ..notebooks import CHECKOUT, loader as notebook_loader
+from ..notebooks import CHECKOUT, SOLUTION, loader as notebook_loader
 
 CHECK_TIMEOUT_S = 300   # one check; a train that never returns is stopped here
 TRAIN_TIMEOUT_S = 1200  # one dataset's training with --train
@@ -68,7 +67,7 @@ def time_limit(seconds, what):
         signal.signal(signal.SIGALRM, previous)
 
 
-def review(path, train=False, solution=notebook_loader.NOTEBOOK, data_dir=None, output_dir=None, max_images=None,
+def review(path, train=False, solution=SOLUTION, data_dir=None, output_dir=None, max_images=None,
            steps=None, check_timeout_s=CHECK_TIMEOUT_S):
     """
     Review a notebook
@@ -300,10 +299,8 @@ def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
             shown = f'the last grid, {grids[-1]}' if grids else os.path.join(run_dir, 'samples.png')
             score = helper.FaceScorer(data.images).score(samples)
             lines.append(Line('REVIEW', 'The generated faces look like faces', f'look at {shown}, after '
-                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000); '
-                              f"a face detector finds {score['face_share']:.0%} (real {score['real_face_share']:.0%}), "
-                              f"variety {score['variety']:.2f} (real {score['real_variety']:.2f}), novelty "
-                              f"{score['novelty']:.2f} (real {score['real_novelty']:.2f})"))
+                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000). '
+                              + '. '.join(helper.describe_faces(score).splitlines())))
     return lines
 
 

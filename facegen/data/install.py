@@ -80,9 +80,10 @@ def _prepare_under_lock(database_name, data_path, source, mirror):
     folder = os.path.join(data_path, info.folder)
     remove_stale_staging(data_path, database_name)
     found, marker = installed(folder)  # again: another process may have done the work while this one waited
-    if serves(_current(found, marker), source):
+    current = _current(found, marker)
+    if serves(current, source):
         return found, 'Found'
-    if found == 'sample' and _current(found, marker) is None:
+    if found == 'sample' and current is None:
         print(f'{folder} holds the offline sample in an older order (layout {marker.get("layout", 1)}, now '
               f'{SAMPLE_LAYOUT}): it is built again.')
         return _fetch_or_build_sample(database_name, data_path, source, mirror, found=None)

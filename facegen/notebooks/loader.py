@@ -7,7 +7,6 @@ import nbformat
 
 from . import SOLUTION
 
-NOTEBOOK = SOLUTION
 FUNCTIONS = ('model_inputs', 'discriminator', 'generator', 'model_loss', 'model_opt', 'show_generator_output',
              'train')
 CHECK_MARKER = '"""\nDON\'T MODIFY ANYTHING IN THIS CELL THAT IS BELOW THIS LINE'  # the check call follows
@@ -30,7 +29,7 @@ def base_namespace():
             'display': lambda *args, **kwargs: None}
 
 
-def notebook_functions(path=NOTEBOOK, transform=None):
+def notebook_functions(path=SOLUTION, transform=None):
     """
     Load the notebook's functions
     :param path: The notebook
@@ -49,7 +48,7 @@ def notebook_functions(path=NOTEBOOK, transform=None):
     return namespace
 
 
-def training_cell_setting(name, path=NOTEBOOK):
+def training_cell_setting(name, path=SOLUTION):
     """
     What each training cell (MNIST's, then CelebA's) sets a hyperparameter to before it trains
     :param name: The variable, e.g. 'R1_WEIGHT'

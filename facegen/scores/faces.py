@@ -19,6 +19,7 @@ Distances are between faces as 14x14 grey images (2x2 averages of the 28x28 ones
 and unit spread so that brightness and contrast do not count, as the root mean square of their difference: 0 for
 the same face, about 1.4 for two unrelated ones.
 """
+import functools
 import os
 
 import cv2
@@ -176,16 +177,12 @@ def face_share(pixels):
     return found / len(pixels)
 
 
-_CASCADES = {}
-
-
+@functools.cache
 def _cascade():
-    """OpenCV's default frontal-face cascade, loaded once per process."""
-    if 'face' not in _CASCADES:
-        path = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml')
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
-            raise OSError(f'OpenCV could not load its face detector from {path}: opencv-python-headless 4.x ships '
-                          f'it (5.0 no longer does). Install the version in requirements.txt.')
-        _CASCADES['face'] = cascade
-    return _CASCADES['face']
+    """OpenCV's default frontal-face cascade, loaded once per process (a failed load is not kept)."""
+    path = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml')
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise OSError(f'OpenCV could not load its face detector from {path}: opencv-python-headless 4.x ships it '
+                      f'(5.0 no longer does). Install the version in requirements.txt.')
+    return cascade
