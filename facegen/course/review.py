@@ -1,23 +1,29 @@
 """A review like the 2017 one: a notebook's functions run through this project's own checks, the rubric as a table.
 
-The notebook is read, never run and never written: each cell that defines one of the project's functions is
-executed, without its check call, into a namespace of this project's modules (a problem_unittests.py handed in
-beside it is never imported). Then each rubric line of the course's review gets PASS or FAIL with the check's
-message; a check that fails only because a function it builds on does (it passes with the solution's) says so.
-What a check can only guess is a WARN line, and the faces are a REVIEW line for the reviewer's eyes: neither
-counts in the exit status, which is 0 only when every PASS/FAIL line passes.
+The notebook is never run in this process and never written. Its function cells run in a child process of their
+own (sandbox.py: killed at its time limits, limited in memory, processes and file size, inside bubblewrap where
+it works), which runs the checks on them and writes down what the functions did (recorder.py). This process then
+runs the same checks on that evidence (judge.py): a PASS is what the learner's functions built passing the
+checks, whatever the child printed, how it ended or what its code changed there. Each rubric line of the course's
+review gets PASS or FAIL with the check's message; a check that fails where a function it builds on fails too
+says so. What a check can only guess is a WARN line, and so is code that reaches for the checks, the interpreter
+or the process (scan.py); the faces are a REVIEW line for the reviewer's eyes: neither counts in the exit status,
+which is 0 only when every PASS/FAIL line passes.
 
     python -m facegen review path/to/dlnd_face_generation.ipynb           # make review NOTEBOOK=...
     python -m facegen review path/to/dlnd_face_generation.ipynb --train   # make review NOTEBOOK=... TRAIN=1
+    python -m facegen review path/to/it.ipynb --json result.json          # one hand-in, for a batch (batch.py)
 """
 import argparse
 import ast
 import contextlib
+import dataclasses
 import io
-import math
+import json
 import os
-import signal
+import shutil
 import sys
+import tempfile
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -25,11 +31,10 @@ from glob import glob
 
 import nbformat
 
+from . import sandbox, scan
 from ..data.registry import dataset_info
-from ..notebooks import CHECKOUT, SOLUTION, loader as notebook_loader
+from ..notebooks import CHECKOUT, loader as notebook_loader
 
-CHECK_TIMEOUT_S = 300   # one check; a train that never returns is stopped here
-TRAIN_TIMEOUT_S = 1200  # one dataset's training with --train
 MODEL_CHECKS = (('model_inputs', 'test_model_inputs'), ('discriminator', 'test_discriminator'),
                 ('generator', 'test_generator'), ('model_loss', 'test_model_loss'), ('model_opt', 'test_model_opt'),
                 ('train', 'test_train'))
@@ -49,37 +54,17 @@ class Line:
     message: str = ''
 
 
-class TimeLimit(BaseException):
-    """A learner's code ran past its time limit (a BaseException, so that `except Exception` lets it through)."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds, what):
-    """Stop what runs in the block after `seconds` (between Python statements: a loop that never ends)."""
-    def stop(*_):
-        raise TimeLimit(f'{what} ran for more than {seconds} s and was stopped: does it loop forever?')
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def review(path, train=False, solution=SOLUTION, data_dir=None, output_dir=None, max_images=None,
-           steps=None, check_timeout_s=CHECK_TIMEOUT_S):
+def review(path, train=False, data_dir=None, output_dir=None, max_images=None, steps=None, limits=sandbox.LIMITS):
     """
     Review a notebook
     :param path: The notebook handed in
     :param train: Also train on MNIST (and score the digits) and on CelebA (a grid to judge)
-    :param solution: The solution notebook, to tell a failure of its own from one caused by a function it builds on
-                     (None: say only that the other function fails too)
     :param data_dir: The data folder for training (default: the project's data/)
-    :param output_dir: Where training keeps its runs (default: output/review/<notebook name>)
+    :param output_dir: The hand-in's private folder, where its process may write and training keeps its runs
+                       (default: output/review/<notebook name> with train, else a temporary folder)
     :param max_images: Train on the first N images of each dataset (None: all)
     :param steps: Training steps per dataset (None: TRAINING's)
-    :param check_timeout_s: How long one check may run
+    :param limits: The hand-in's process's limits (sandbox.Limits)
     :return: The review's lines
     """
     if not os.path.isfile(path):
@@ -90,132 +75,110 @@ def review(path, train=False, solution=SOLUTION, data_dir=None, output_dir=None,
     except Exception as error:  # nbformat raises JSON, validation and encoding errors alike
         return [Line('FAIL', 'The notebook is there', f'{path} is not a Jupyter notebook ({type(error).__name__}: '
                      f'{str(error)[:200]}): hand in the .ipynb file saved from Jupyter')]
-    namespace, problems, broken_cells = load(nb)
-    lines = [_notebook_line(path, broken_cells)]
-    checks = _check_lines(namespace, problems, solution, check_timeout_s)
-    failing = [name for name, line in checks if line.result == 'FAIL']
-    lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
-                      f'{", ".join(failing)} fail: see their lines' if failing else ''))
-    lines += [line for _, line in checks]
-    lines += _hyperparameter_lines(nb)
-    if not train:
-        lines.append(Line('REVIEW', 'The generated faces look like faces', 'not trained: TRAIN=1 (--train) trains '
-                          'the digits and the faces for a few minutes and draws a grid to look at'))
-    elif failing:
-        lines.append(Line('FAIL', 'Training', 'not trained: the unit tests must pass first'))
-    else:
-        name = os.path.splitext(os.path.basename(path))[0]
-        output_dir = output_dir or os.path.join(CHECKOUT, 'output', 'review', name)
-        data_dir = data_dir or os.path.join(CHECKOUT, 'data')
-        lines += _training_lines(namespace, nb, data_dir, output_dir, max_images, steps)
-    return lines
+    name = os.path.splitext(os.path.basename(path))[0]
+    data_dir = data_dir or os.path.join(CHECKOUT, 'data')
+    with _private_folder(output_dir or (os.path.join(CHECKOUT, 'output', 'review', name) if train else None)) as work:
+        shutil.copyfile(path, os.path.join(work, os.path.basename(path)))
+        training = {'steps': [steps or default for _, _, default in TRAINING], 'max_images': max_images} \
+            if train and not _unset_hyperparameters(nb) else None
+        if training:
+            _prepare_data(data_dir)
+        events, _ = sandbox.record(os.path.join(work, os.path.basename(path)), work,
+                                   [check for _, check in MODEL_CHECKS], limits, training, data_dir)
+        loaded = next((event for event in events if event['kind'] == 'loaded'), None)
+        lines = [_notebook_line(path, loaded, events)]
+        checks = _check_lines(events, loaded)
+        failing = [function for function, line in checks if line.result == 'FAIL']
+        lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
+                          f'{", ".join(failing)} fail: see their lines' if failing else ''))
+        lines += [line for _, line in checks]
+        lines += _hyperparameter_lines(nb)
+        lines += [Line('WARN', 'Code to read before trusting this review', text) for text in scan.findings(nb)]
+        if not train:
+            lines.append(Line('REVIEW', 'The generated faces look like faces', 'not trained: TRAIN=1 (--train) '
+                              'trains the digits and the faces for a few minutes and draws a grid to look at'))
+        elif training is None:
+            lines.append(Line('FAIL', 'Training', 'not trained: the hyperparameters are not set'))
+        else:
+            lines += _training_lines(events, work, data_dir, steps, max_images)
+    note = sandbox.sandbox_note()
+    return lines + ([Line('INFO', 'Sandbox', note)] if note else [])
 
 
-def load(nb):
-    """
-    Execute the notebook's function cells without their checks
-    :return: (namespace, {function: why it cannot be checked}, [why a cell is broken, for cells of no function])
-    """
-    namespace = notebook_loader.base_namespace()
-    problems, broken_cells, defined_in = {}, [], {}
-    for number, cell in enumerate(nb.cells, 1):
-        if cell.cell_type != 'code':
-            continue
-        try:
-            tree = ast.parse(notebook_loader.without_magics(cell.source))
-        except SyntaxError as error:
-            named = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
-            why = f'cell {number} does not parse (line {error.lineno}: {error.msg}): fix its Python'
-            problems.update({name: why for name in named}) if named else broken_cells.append(why)
-            continue
-        names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
-                 and node.name in notebook_loader.FUNCTIONS]
-        for name in names:
-            defined_in.setdefault(name, []).append(number)
-        if names:
-            _execute(tree, number, names, namespace, problems)
-    for name, cells in defined_in.items():
-        if len(cells) > 1:
-            problems[name] = (f'{name} is defined in cells {" and ".join(map(str, cells))}: the later one wins in '
-                              f'Jupyter; keep one')
-    for name in notebook_loader.FUNCTIONS:
-        if name not in defined_in and name not in problems:
-            problems[name] = f'no cell defines {name}: put back the exercise\'s cell with `def {name}(` and write it'
-    return namespace, problems, broken_cells
+@contextlib.contextmanager
+def _private_folder(path):
+    """The hand-in's folder: the one given (kept, with its runs), else a temporary one."""
+    if path:
+        os.makedirs(path, exist_ok=True)
+        yield os.path.realpath(path)
+        return
+    with tempfile.TemporaryDirectory(prefix='facegen-review-') as temporary:
+        yield temporary
 
 
-def _execute(tree, number, names, namespace, problems):
-    """Run one function cell, less its calls of the checks (tests.test_...), into namespace."""
-    body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and
-                                               isinstance(node.value.func, ast.Attribute) and
-                                               isinstance(node.value.func.value, ast.Name) and
-                                               node.value.func.value.id == 'tests')]
-    try:
-        with time_limit(CHECK_TIMEOUT_S, f'cell {number}'), contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(ast.Module(body=body, type_ignores=[]), f'<cell {number}>', 'exec'), namespace)
-    except (Exception, SystemExit, TimeLimit) as error:
-        problems.update({name: f'cell {number} raised {type(error).__name__}: {error}' for name in names})
+def _unset_hyperparameters(nb):
+    return [name for values in hyperparameters(nb).values() for name, value in values.items()
+            if not isinstance(value, (int, float)) or isinstance(value, bool)] or len(hyperparameters(nb)) < 2
 
 
-def _notebook_line(path, broken_cells):
-    if broken_cells:
-        return Line('FAIL', 'The notebook is there', '; '.join(broken_cells))
+def _notebook_line(path, loaded, events):
+    if loaded is None:
+        ended = next((event['why'] for event in events if event['kind'] == 'ended'), 'it wrote no evidence')
+        return Line('FAIL', 'The notebook is there', f'its cells could not be loaded: {ended}')
+    if loaded['broken_cells']:
+        return Line('FAIL', 'The notebook is there', '; '.join(loaded['broken_cells']))
     html = os.path.splitext(path)[0] + '.html'
     return Line('PASS', 'The notebook is there', '' if os.path.exists(html) else
                 f'(no HTML copy {os.path.basename(html)} beside it: the course asks for one, File > Download as)')
 
 
-def _check_lines(namespace, problems, solution, timeout_s):
+def evidence_of_checks(events):
+    """{check: (its events, what to say if they stop before the check does)}."""
+    found, current = {}, None
+    for event in events:
+        kind = event['kind']
+        if kind == 'check':
+            current = found.setdefault(str(event.get('name')), ([], [None]))
+        elif kind == 'check_end':
+            current = None
+        elif kind == 'ended' and event.get('step') in found:
+            found[event['step']][1][0] = event['why']
+        elif current is not None:
+            current[0].append(event)
+    return {check: (items, why[0]) for check, (items, why) in found.items()}
+
+
+def _check_lines(events, loaded):
     """[(function, Line)] for the five model functions and train in the course's order, each with its WARN lines."""
+    from . import judge
     import problem_unittests
     import tensorflow.compat.v1 as tf
-    reference, results, rows = None, {}, []
+    evidence = evidence_of_checks(events)
+    results, rows = {}, []
     for name, check in MODEL_CHECKS:
         rubric = f'{name} is implemented correctly' if name != 'train' else \
             'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output'
-        failure, warned = problems.get(name), []
-        if failure is None:
-            failure, warned = _run_check(problem_unittests, check, namespace[name], tf, timeout_s)
+        warned = []
+        if loaded is None:
+            failure = 'not checked: the notebook\'s cells could not be loaded (see its line)'
+        else:
+            failure = loaded['problems'].get(name)
+        if failure is None and name not in loaded['functions']:
+            failure = f'no cell defines {name} as a function'
+        elif failure is None:
+            items, why = evidence.get(check, ([], None))
+            ended = f'{check}({name}): {why}' if why else \
+                (f'the evidence of {check} stops before the check does: something in the hand-in changed the checks '
+                 '(see the WARN lines)')
+            failure, warned = judge.judge(check, items, loaded, ended, problem_unittests, tf)
             causes = [other for other in BUILDS_ON.get(name, ()) if results[other].result == 'FAIL']
             if failure and causes and 'is not implemented yet' not in failure:
-                if solution and reference is None:
-                    reference = notebook_loader.notebook_functions(solution)
-                fixed = reference and _run_check(problem_unittests, check, _with_functions(
-                    namespace, {other: reference[other] for other in causes})[name], tf, timeout_s)[0] is None
                 fail, them = ('fails', 'it') if len(causes) == 1 else ('fail', 'them')
-                failure = (f'fails only because {", ".join(causes)} {fail}: fix {them} first' if fixed else
-                           f'{failure} ({", ".join(causes)} {fail} too: fix {them} first)')
+                failure = f'{failure} ({", ".join(causes)} {fail} too: fix {them} first)'
         results[name] = Line('FAIL' if failure else 'PASS', rubric, failure or '')
         rows += [(name, results[name])] + [(name, Line('WARN', f'{name}: a choice to look at', text))
                                            for text in warned]
     return rows
-
-
-def _run_check(problem_unittests, check, function, tf, timeout_s):
-    """(the failure's message or None, [the warnings' messages]) of one check, its printing kept out of the table."""
-    args = (function,) if check in ('test_model_inputs', 'test_model_loss') else (function, tf)
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter('always', problem_unittests.StyleWarning)
-        try:
-            with time_limit(timeout_s, f'{check}({function.__name__})'):
-                getattr(problem_unittests, check)(*args)
-            failure = None
-        except AssertionError as error:
-            failure = str(error)
-        except (Exception, SystemExit, TimeLimit) as error:
-            failure = f'{type(error).__name__}: {str(error)[:300]}'
-    return failure, list(dict.fromkeys(str(w.message) for w in caught  # once each, not once per channel count
-                                       if issubclass(w.category, problem_unittests.StyleWarning)))
-
-
-def _with_functions(namespace, replacements):
-    """A copy of the namespace with some functions replaced, every function of it seeing the copy."""
-    copy = {**namespace, **replacements}
-    for name, function in namespace.items():  # generator_samples, say, calls the generator too
-        if name not in replacements and getattr(function, '__globals__', None) is namespace:
-            copy[name] = type(function)(function.__code__, copy, function.__name__, function.__defaults__,
-                                        function.__closure__)
-    return copy
 
 
 def hyperparameters(nb):
@@ -269,58 +232,67 @@ def _hyperparameter_lines(nb):
     return [Line('PASS', rubric, shown)] + [Line('WARN', 'A hyperparameter to look at', text) for text in outside]
 
 
-def _training_lines(namespace, nb, data_dir, output_dir, max_images, steps):
-    """Train the notebook's train on each dataset for a few minutes: the digit score, then the faces to judge."""
+def _prepare_data(data_dir):
+    """Download and extract the datasets here: the hand-in's process sees the data folder read-only, offline."""
     import helper
-    lines, chosen, constants = [], hyperparameters(nb), training_cell_constants(nb)
+    for dataset, _, _ in TRAINING:
+        helper.download_extract(dataset, data_dir)
+
+
+def _training_lines(events, work, data_dir, steps, max_images):
+    """What the hand-in's process trained: the digit score, then the faces to judge, scored here."""
+    import helper
+    lines, ended = [], {event['step']: event['why'] for event in events if event['kind'] == 'ended'}
+    trained = {event['dataset']: event for event in events if event['kind'] == 'training_end'}
     for dataset, title, default_steps in TRAINING:
-        namespace.update(constants.get(dataset, {}))  # as the training cell sets them before it trains
-        try:
-            with time_limit(TRAIN_TIMEOUT_S, f'train on {title}'), contextlib.redirect_stdout(io.StringIO()):
-                data, files, run_dir = _train(namespace, chosen[dataset], helper, dataset, title, data_dir,
-                                              os.path.join(output_dir, dataset), max_images, steps or default_steps)
-            samples = helper.saved_samples(run_dir)
-        except (Exception, SystemExit, TimeLimit) as error:
-            lines.append(Line('FAIL', f'Training on {title}', f'{type(error).__name__}: {str(error)[:300]}'))
+        taken = steps or default_steps
+        found = trained.get(dataset, {})
+        run_dir = os.path.realpath(os.path.join(work, 'runs', dataset, str(found.get('run', ''))))
+        if 'error' in found:
+            error = found['error']
+            lines.append(Line('FAIL', f'Training on {title}', f"{(error.get('types') or ['Error'])[0]}: "
+                              f"{str(error.get('message'))[:300]}"))
             continue
+        if 'run' not in found or not run_dir.startswith(os.path.join(work, 'runs', dataset) + os.sep):
+            why = ended.get(f'training {dataset}', 'the hand-in\'s process did not train it')
+            lines.append(Line('FAIL', f'Training on {title}', f'not trained: {why}'))
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            samples = _samples(helper, run_dir)
         if samples is None:
             lines.append(Line('FAIL', f'Training on {title}', f'train kept no samples in {run_dir}: end it with '
                               'run.save_samples(images) (see the Train cell)'))
-        elif dataset == 'mnist':
+            continue
+        files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
+        data = helper.Dataset(dataset, files, seed=0)
+        if dataset == 'mnist':
             labels = helper.mnist_labels(files)
             score = None if labels is None else helper.DigitScorer(data.images / 127.5 - 1, labels).score(samples)
             lines.append(Line('INFO', 'The digits', 'no labels to score them' if score is None else
                               f"{score['confident_share']:.1%} classified with probability >= 0.9, class entropy "
                               f"{score['class_entropy']:.3f}, Frechet {score['frechet_distance']:.2f} (real against "
-                              f"real {score['real_frechet_distance']:.2f}) after {steps or default_steps} steps; grid "
+                              f"real {score['real_frechet_distance']:.2f}) after {taken} steps; grid "
                               f"{os.path.join(run_dir, 'samples.png')}"))
         else:
             grids = sorted(glob(os.path.join(run_dir, 'grids', 'step_*.png')))
             shown = f'the last grid, {grids[-1]}' if grids else os.path.join(run_dir, 'samples.png')
             score = helper.FaceScorer(data.images).score(samples)
             lines.append(Line('REVIEW', 'The generated faces look like faces', f'look at {shown}, after '
-                              f'{steps or default_steps} steps ({os.path.join(run_dir, "samples.png")} has 1,000). '
+                              f'{taken} steps ({os.path.join(run_dir, "samples.png")} has 1,000). '
                               + '. '.join(helper.describe_faces(score).splitlines())))
     return lines
 
 
-def _train(namespace, chosen, helper, dataset, title, data_dir, runs_dir, max_images, steps):
-    """One short training of the notebook's train, as its training cell calls it, in a new run of runs_dir;
-    returns the Dataset, its files and the run's folder."""
-    import numpy as np
-    import tensorflow.compat.v1 as tf
-    source = helper.download_extract(dataset, data_dir)
-    files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
-    data = helper.Dataset(dataset, files, seed=0)
-    run = helper.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
-                             hyperparameters={**chosen, 'review': True})
-    epochs = math.ceil(steps / max(1, len(files) // chosen['batch_size']))
-    np.random.seed(0)
-    with tf.Graph().as_default():
-        tf.set_random_seed(0)
-        namespace['train'](epochs, chosen['batch_size'], chosen['z_dim'], chosen['learning_rate'], chosen['beta1'],
-                           data.get_batches, data.shape, data.image_mode, run)
-    return data, files, run.run_dir
+def _samples(helper, run_dir):
+    """The samples the hand-in's process kept, read as plain numbers (never as pickled objects), or None."""
+    try:
+        samples = helper.saved_samples(run_dir)
+    except (OSError, ValueError) as error:
+        print(f'unreadable samples: {error}')
+        return None
+    if samples is None or samples.dtype.kind not in 'fiu' or samples.ndim != 4 or not 0 < len(samples) <= 10000:
+        return None
+    return samples
 
 
 def format_lines(lines, width=118):
@@ -342,20 +314,36 @@ def passed(lines):
     return all(line.result != 'FAIL' for line in lines)
 
 
+def result_of(path, lines):
+    """One hand-in's review as JSON-ready data: what batch.py merges into the gradebook and feedback files."""
+    return {'notebook': path, 'passed': passed(lines), 'lines': [dataclasses.asdict(line) for line in lines]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('notebook', help='the notebook handed in')
     parser.add_argument('--train', action='store_true', help='also train on MNIST and CelebA for a few minutes')
     parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
+    parser.add_argument('--output-dir', help="the hand-in's private folder (default: output/review/NAME with --train, "
+                                             'else a temporary one)')
+    parser.add_argument('--json', metavar='PATH', help='also write the review as JSON there (one hand-in of a batch)')
+    parser.add_argument('--quiet', action='store_true', help='print nothing (with --json)')
+    sandbox.add_limit_options(parser)
     args = parser.parse_args(argv)
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     import problem_unittests
-    print(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
-    lines = review(args.notebook, train=args.train, data_dir=args.data_dir)
-    print(format_lines(lines))
+    say = (lambda *_: None) if args.quiet else print
+    say(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
+    lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
+                   limits=sandbox.limits_from(args))
+    if args.json:
+        with open(args.json + '.partial', 'w') as out:
+            json.dump(result_of(args.notebook, lines), out, indent=1)
+        os.replace(args.json + '.partial', args.json)  # a result is there whole or not at all
+    say(format_lines(lines))
     verdict = passed(lines)
-    print(f'\n{"Every" if verdict else "Not every"} PASS/FAIL line passes'
-          + ('' if verdict else ': the FAIL lines say what to fix') + '.')
+    say(f'\n{"Every" if verdict else "Not every"} PASS/FAIL line passes'
+        + ('' if verdict else ': the FAIL lines say what to fix') + '.')
     return 0 if verdict else 1
 
 

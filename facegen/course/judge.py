@@ -1,0 +1,386 @@
+"""The review's side: the checks run again in a process that never runs a hand-in's code, on the evidence of it.
+
+Each of the notebook's functions is a stand-in (Proxy) here. When a check calls one, the stand-in plays back what
+the learner's function did in the hand-in's process (evidence.py): it adds the operations and variables that
+function made to this process's graph, makes the calls it made (to the checks' stand-ins, to their mocks, to the
+sessions it opened) and returns what it returned, or raises what it raised. The check then judges that graph and
+those calls as it would have judged the function itself: it runs the graph in its own sessions, reads its
+variables, counts the calls. Evidence that does not follow the check's own calls, in order and with the same
+arguments, fails the check (Mismatch): the hand-in's process stopped, or something in it changed the checks.
+"""
+import base64
+import contextlib
+import inspect
+import io
+import re
+import warnings
+from unittest import mock
+
+from . import evidence
+
+# Operations that touch anything outside the session (files, Python, other processes): the review does not run a
+# graph that holds one (no notebook function needs them).
+DENIED = re.compile(r'PyFunc|File|Save|Restore|Reader|Print|Dataset|Iterator|Summary|Write|Checkpoint|Shard|'
+                    r'ImmutableConst|Debug|Remote|Collective|Send|Recv|Load|Fingerprint|TPU|Host', re.IGNORECASE)
+KNOWN_ERRORS = (ValueError, TypeError, AttributeError, NameError, KeyError, IndexError, ZeroDivisionError,
+                AssertionError, NotImplementedError, RuntimeError, ImportError, ArithmeticError, LookupError,
+                MemoryError, RecursionError, OSError)
+
+
+class Mismatch(AssertionError):
+    """The evidence does not follow what the check asked of the learner's functions."""
+
+
+class Dropped(Mismatch):
+    """The evidence names what depends on an operation the review does not run."""
+
+
+class Opaque:
+    """An object the evidence names by its type alone."""
+
+    def __init__(self, type_name):
+        self.type_name = type_name
+
+    def __repr__(self):
+        return f'<{self.type_name} of the hand-in>'
+
+
+class HandInError(Exception):
+    """An exception of a type this process does not rebuild (SystemExit, a learner's own class)."""
+
+
+class Proxy:
+    """One of the notebook's functions, as the checks see it here: its calls played back from the evidence."""
+
+    def __init__(self, replay, name, parameters):
+        self.replay, self.__name__, self.__qualname__ = replay, name, name
+        self.__module__, self.__doc__ = '__main__', None
+        self.__signature__ = inspect.Signature([inspect.Parameter(
+            parameter, getattr(inspect.Parameter, kind),
+            default=inspect.Parameter.empty if default is None else replay.decode(default['default']))
+            for parameter, kind, default in parameters]) if parameters is not None else None
+        self.__globals__ = replay.globals
+
+    def __call__(self, *args, **kwargs):
+        return self.replay.call(self.__name__, args, kwargs)
+
+
+class Replay:
+    """The evidence of one check, played back through the stand-ins in this process's graph."""
+
+    def __init__(self, events, tf, loaded, ended):
+        """
+        :param events: The events between the check's `check` and `check_end`
+        :param tf: The tf module the checks are given
+        :param loaded: The `loaded` event: the functions' signatures and the names of the notebook's globals
+        :param ended: Why the evidence may stop early (how the hand-in's process ended), for the message
+        """
+        self.events, self.position, self.tf, self.ended = events, 0, tf, ended
+        self.sessions, self.session_keys, self.iterators = {}, {}, {}
+        self.variables, self.renamed, self.callables = {}, {}, {}
+        self.depth, self.graph, self.dropped = 0, None, {}
+        from ..notebooks import loader
+        base = loader.base_namespace()
+        self.globals = {name: base.get(name, Opaque('value')) for name in loaded.get('names', [])}
+        self.proxies = {name: Proxy(self, name, parameters) for name, parameters in loaded['functions'].items()}
+        self.globals.update(self.proxies)
+
+    # Reading the evidence
+    def take(self, *kinds):
+        if self.position >= len(self.events):
+            raise Mismatch(self.ended)
+        event = self.events[self.position]
+        self.position += 1
+        if kinds and event['kind'] not in kinds:
+            raise Mismatch(f"the hand-in's process did {self.described(event)} where the check expected "
+                           f"{' or '.join(kinds)}: something in it changed the checks or the functions' calls "
+                           "(see the WARN lines)")
+        return event
+
+    @staticmethod
+    def described(event):
+        return f"'{event['kind']}'" + (f" of {event.get('function') or event.get('key')}"
+                                        if event.get('function') or event.get('key') is not None else '')
+
+    # The learner's functions
+    def call(self, name, args, kwargs):
+        event = self.take('enter')
+        if event['function'] != name or self.encode(args) != event['args'] or \
+                self.encode(kwargs) != event['kwargs']:
+            raise Mismatch(f"the hand-in's process called {event['function']} with other arguments than the check "
+                           f'called {name} with: something in it changed the checks (see the WARN lines)')
+        if self.depth == 0:
+            self.callables = {**dict(enumerate(args)), **kwargs}
+        self.depth += 1
+        try:
+            return self.play(name)
+        finally:
+            self.depth -= 1
+
+    def play(self, name):
+        """Play the body of a call of `name` back, until it returns or raises."""
+        while True:
+            event = self.take()
+            kind = event['kind']
+            if kind == 'exit' and event['function'] == name:
+                return self.decode(event['result'])
+            if kind == 'raise' and event['function'] == name:
+                raise self.error(event['error'])
+            if kind == 'made':
+                self.add(event)
+            elif kind == 'observed':
+                watched = getattr(self.tf, event['attribute'], None)
+                if isinstance(watched, mock.NonCallableMock):
+                    with contextlib.suppress(Exception):
+                        watched(*self.decode(event['args']), **self.decode(event['kwargs']))
+            elif kind == 'enter':
+                self.position -= 1
+                try:
+                    self.proxies[event['function']](*self.decode(event['args']), **self.decode(event['kwargs']))
+                except Mismatch:
+                    raise
+                except Exception:  # noqa: BLE001,S110 (whether the learner's code caught it, the evidence says next)
+                    pass
+            elif kind in ('global', 'argument'):
+                self.call_check(event)
+            elif kind == 'next':
+                with contextlib.suppress(StopIteration):
+                    next(self.iterators[event['iterator']])
+            elif kind == 'stop':
+                pass
+            elif kind == 'session':
+                self.sessions[event['session']] = self.tf.Session()
+                self.session_keys[id(self.sessions[event['session']])] = event['session']
+            elif kind == 'run':
+                self.run(event)
+            elif kind == 'close':
+                self.sessions[event['session']].close()
+            else:
+                raise Mismatch(f"the hand-in's process did {self.described(event)} inside {name}: something in it "
+                               'changed the checks (see the WARN lines)')
+
+    def run(self, event):
+        """Run what the learner's code ran in a session, unless it reaches outside the graph (a Saver's save)."""
+        try:
+            fetches, feeds = self.decode(event['fetches']), self.decode(event['feeds'])
+            for name in self.names_in(event['fetches']) + self.names_in(event['feeds']):
+                self.refuse_dropped(name.split(':')[0])  # a session takes names as well as tensors
+        except Dropped:
+            return
+        # The learner's code saw the same error, and the evidence goes on with what it did then.
+        with contextlib.suppress(self.tf.errors.OpError, ValueError, TypeError, KeyError):
+            self.sessions[event['session']].run(fetches, feed_dict=feeds)
+
+    @classmethod
+    def names_in(cls, value):
+        """The strings of an encoded value (outside its arrays): what a session would read as names."""
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [name for item in value for name in cls.names_in(item)]
+        if isinstance(value, dict) and len(value) == 1 and ('tuple' in value or 'dict' in value):
+            return cls.names_in([part for item in next(iter(value.values())) for part in
+                                 (item if isinstance(item, list) and 'dict' in value else [item])])
+        return []
+
+    def call_check(self, event):
+        """The learner's code called one of the check's callables: call it here, with the same arguments."""
+        kind, key = event['kind'], event['key']
+        target = self.globals.get(key) if kind == 'global' else self.callables.get(key)
+        if not callable(target) or isinstance(target, Proxy):
+            raise Mismatch(f"the hand-in's process called {key} as a check's stand-in where the check has none")
+        raised = None
+        try:
+            result = target(*self.decode(event['args']), **self.decode(event['kwargs']))
+        except Mismatch:
+            raise
+        except Exception as error:  # noqa: BLE001 (the evidence says whether the learner's code saw it too)
+            raised, result = error, None
+        after = self.take(f'{kind}_return', f'{kind}_raise')
+        if (after['kind'] == f'{kind}_raise') != (raised is not None):
+            raise Mismatch(f"the check's {key} {'raised' if raised else 'returned'} here and did not in the hand-in's "
+                           "process: something in it changed the checks (see the WARN lines)")
+        if raised is None:
+            if isinstance(after['result'], dict) and 'iterator' in after['result']:
+                self.iterators[after['result']['iterator']] = iter(result)
+            else:
+                self.rename(after['result'], result)
+
+    # What the learner's functions made
+    def add(self, event):
+        """Add what a learner's function made to the check's graph, less what reaches outside the graph (a Saver's
+        SaveV2, a ReadFile) and all that depends on it."""
+        graph = self.in_graph()
+        made = self.tf.GraphDef.FromString(base64.b64decode(event['nodes']))
+        self.dropped.update({node.name: node.op for node in made.node if DENIED.search(node.op)})
+        spreading = True
+        while spreading:  # what depends on a dropped operation goes with it, named by the operation's type
+            spreading = False
+            for node in made.node:
+                source = None if node.name in self.dropped else self.source(node, self.dropped)
+                if source is not None:
+                    self.dropped[node.name], spreading = self.dropped[source], True
+        nodes = self.tf.GraphDef()
+        nodes.versions.CopyFrom(made.versions)
+        nodes.node.extend(node for node in made.node if node.name not in self.dropped)
+        for node in nodes.node:  # colocation with the check's own nodes: one CPU here, nothing to colocate
+            if '_class' in node.attr:
+                del node.attr['_class']
+        names = {node.name for node in nodes.node}
+        inputs = {source for node in nodes.node for source in node.input
+                  if source.lstrip('^').split(':')[0] not in names}
+        input_map = {}
+        for source in inputs:
+            if source.startswith('^'):
+                operation = self.operation(source[1:])
+                input_map[source] = operation.outputs[0] if operation.outputs else operation
+            else:
+                input_map[source] = self.tensor(source if ':' in source else source + ':0')
+        try:
+            self.tf.import_graph_def(nodes, input_map=input_map, name='')
+        except (ValueError, TypeError) as error:
+            raise Mismatch(f"the graph the learner's functions made does not fit the check's: {error}") from None
+        for key, items in event['collections'].items():
+            for item in items:
+                graph.add_to_collection(key, self.variable(item['variable_def']) if 'variable_def' in item
+                                        else self.decode(item))
+
+    @staticmethod
+    def source(node, among=None):
+        """The first input of node (data or control) among the given names, else None."""
+        for source in node.input:
+            name = source.lstrip('^').split(':')[0]
+            if among is not None and name in among:
+                return name
+        return None
+
+    def in_graph(self):
+        """The check's graph now; its variables and names start afresh with each graph a check makes."""
+        graph = self.tf.get_default_graph()
+        if graph is not self.graph:
+            self.graph, self.variables, self.renamed, self.dropped = graph, {}, {}, {}
+        return graph
+
+    def variable(self, text):
+        from tensorflow.core.framework import variable_pb2
+        definition = variable_pb2.VariableDef.FromString(base64.b64decode(text))
+        if definition.variable_name not in self.variables:
+            self.variables[definition.variable_name] = self.tf.Variable.from_proto(definition)
+        return self.variables[definition.variable_name]
+
+    def tensor(self, name):
+        self.in_graph()
+        if name in self.renamed:
+            return self.renamed[name]
+        self.refuse_dropped(name.split(':')[0])
+        try:
+            return self.tf.get_default_graph().get_tensor_by_name(name)
+        except (KeyError, ValueError):
+            raise Mismatch(f"the evidence names a tensor {name!r} the check's graph does not have") from None
+
+    def operation(self, name):
+        self.in_graph()
+        self.refuse_dropped(name)
+        try:
+            return self.tf.get_default_graph().get_operation_by_name(name)
+        except (KeyError, ValueError):
+            raise Mismatch(f"the evidence names an operation {name!r} the check's graph does not have") from None
+
+    def refuse_dropped(self, name):
+        if name in self.dropped:
+            raise Dropped(f"{name} depends on an operation that reaches outside the graph ({self.dropped[name]}), "
+                          "which the review does not run: build the networks of TensorFlow's maths alone")
+
+    def rename(self, recorded, value):
+        """Where a check's callable returned here a tensor of another name than there, use this one for that name."""
+        if isinstance(recorded, dict) and 'tensor' in recorded and isinstance(value, self.tf.Tensor):
+            if recorded['tensor'] != value.name:
+                self.renamed[recorded['tensor']] = value
+        elif isinstance(recorded, dict) and 'tuple' in recorded and isinstance(value, tuple):
+            for item, part in zip(recorded['tuple'], value):
+                self.rename(item, part)
+
+    # Values
+    def encode(self, value):
+        """A value as the hand-in's process would have written it (tensors by the names the evidence uses)."""
+        names = {id(tensor): name for name, tensor in self.renamed.items()}
+
+        def named(encoded, original):
+            if isinstance(original, self.tf.Tensor) and id(original) in names:
+                return {'tensor': names[id(original)]}
+            if isinstance(original, (tuple, list)) and isinstance(encoded, (dict, list)):
+                items = encoded['tuple'] if isinstance(encoded, dict) else encoded
+                items = [named(item, part) for item, part in zip(items, original)]
+                return {'tuple': items} if isinstance(encoded, dict) else items
+            return encoded
+        return named(evidence.encode(value, lambda session: self.session_keys.get(id(session))), value)
+
+    def decode(self, value):
+        if isinstance(value, list):
+            return [self.decode(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            raise Mismatch(f'the evidence holds a value this review cannot read: {str(value)[:100]}')
+        (kind, item), = value.items()
+        decoders = {
+            'tuple': lambda: tuple(self.decode(part) for part in item),
+            'dict': lambda: {self.decode(key): self.decode(part) for key, part in item},
+            'tensor': lambda: self.tensor(item),
+            'variable': lambda: self.variables[item] if item in self.variables else self.tensor(item),
+            'op': lambda: self.operation(item),
+            'dtype': lambda: self.tf.as_dtype(item),
+            'array': lambda: evidence.array_from(item),
+            'reuse': lambda: self.tf.AUTO_REUSE,
+            'session': lambda: self.sessions[item],
+            'float': lambda: float(item),
+            'object': lambda: Opaque(item),
+            'default': lambda: self.decode(item),
+        }
+        if kind not in decoders:
+            raise Mismatch(f'the evidence holds a value this review cannot read: {str(value)[:100]}')
+        try:
+            return decoders[kind]()
+        except (KeyError, ValueError, TypeError) as error:
+            raise Mismatch(f'the evidence holds a value this review cannot read ({error})') from None
+
+    def error(self, recorded):
+        """The exception the learner's code raised, rebuilt: its own type where it is Python's or TensorFlow's."""
+        types, message = recorded.get('types') or ['Exception'], str(recorded.get('message', ''))
+        errors = {cls.__name__: cls for cls in KNOWN_ERRORS}
+        errors.update({name: cls for name, cls in vars(self.tf.errors).items()
+                       if isinstance(cls, type) and issubclass(cls, self.tf.errors.OpError)})
+        base = next((errors[name] for name in types if name in errors), HandInError)
+        cls = base if base.__name__ == types[0] else type(str(types[0]), (base,), {})
+        if issubclass(cls, self.tf.errors.OpError):
+            return cls(None, None, message)
+        return cls(message)
+
+
+def judge(check, events, loaded, ended, problem_unittests, tf):
+    """
+    One check on the evidence of the hand-in's functions
+    :param check: Its name in problem_unittests (test_discriminator...)
+    :param events: The evidence between its `check` and `check_end` events
+    :param loaded: The hand-in's `loaded` event
+    :param ended: What to say if the evidence stops before the check does
+    :return: (the failure's message or None, [the warnings' messages])
+    """
+    from .recorder import TAKES_TF
+    replay = Replay(events, tf, loaded, ended)
+    function = replay.proxies[check.replace('test_', '', 1)]
+    args = (function, tf) if check in TAKES_TF else (function,)
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter('always', problem_unittests.StyleWarning)
+        try:
+            getattr(problem_unittests, check)(*args)
+            failure = None
+        except AssertionError as error:
+            failure = str(error)
+        except Exception as error:  # noqa: BLE001 (any error of a check is its FAIL line)
+            failure = f'{type(error).__name__}: {str(error)[:300]}'
+        finally:
+            for session in replay.sessions.values():
+                session.close()
+    return failure, list(dict.fromkeys(str(w.message) for w in caught  # once each, not once per channel count
+                                       if issubclass(w.category, problem_unittests.StyleWarning)))

@@ -1,0 +1,400 @@
+"""The hand-in's side of a review: its functions loaded and run through the checks, every crossing written down.
+
+This runs in the hand-in's own process (inside the sandbox, sandbox.py), the only process that ever executes a
+learner's code. Its checks' verdicts count for nothing: it writes the evidence (evidence.py) of what the learner's
+functions did to a descriptor the review reads, and the review judges that evidence in a process of its own
+(judge.py). With --train it also trains the learner's train, as its notebook's training cells would, into runs of
+the folder it is given, for the review to score.
+
+    python -m facegen.course.recorder NOTEBOOK --evidence-fd 3 [--train --data-dir DATA --runs-dir RUNS ...]
+"""
+import facegen  # noqa: F401 (TensorFlow's start-up settings, before TensorFlow is imported)
+
+import argparse
+import ast
+import collections.abc
+import contextlib
+import functools
+import inspect
+import io
+import math
+import os
+import resource
+import signal
+import sys
+import warnings
+from glob import glob
+from unittest import mock
+
+import nbformat
+
+from . import evidence
+from ..data.registry import dataset_info
+from ..notebooks import loader as notebook_loader
+
+MISSING = object()
+CHECKS = ('test_model_inputs', 'test_model_loss', 'test_discriminator', 'test_generator', 'test_model_opt',
+          'test_train')
+TAKES_TF = ('test_discriminator', 'test_generator', 'test_model_opt', 'test_train')
+TRAINING = (('mnist', 'MNIST'), ('celeba', 'CelebA'))
+
+
+class Recording:
+    """The evidence of one process: the learner's calls, what they made, and what they did with the checks'
+    stand-ins, written as it happens."""
+
+    def __init__(self, stream, tf, namespace):
+        self.stream, self.tf, self.namespace = stream, tf, namespace
+        self.loaded = dict(namespace)  # what the checks may replace while they run
+        self.runners = []  # who runs now, innermost last: 'learner' or 'check'
+        self.mark = None  # the graph, its operations, collections and watched calls at the last event
+        self.keys, self.kept = {}, []
+        self.replaced = {}
+
+    def write(self, kind, **fields):
+        self.stream.write(evidence.line(kind, **fields))
+        self.stream.flush()
+
+    def key_of(self, value):
+        if id(value) not in self.keys:
+            self.keys[id(value)] = len(self.keys)
+            self.kept.append(value)  # an id stays this object's while the recording lasts
+        return self.keys[id(value)]
+
+    def encode(self, value):
+        return evidence.encode(value, self.key_of)
+
+    def learner_runs(self):
+        return bool(self.runners) and self.runners[-1] == 'learner'
+
+    def settle(self):
+        """Write what the learner's code made since the last event; what the checks made, they make again."""
+        graph = self.tf.get_default_graph()
+        if self.mark is not None and self.mark['graph'] is graph and self.learner_runs():
+            operations = graph.get_operations()[self.mark['operations']:]
+            made = {key: [self._collected(item) for item in graph.get_collection(key)[count:]]
+                    for key, count in self.mark['collections'].items()}
+            made = {key: items for key, items in made.items() if items}
+            if operations or made:
+                names = {operation.name for operation in operations}
+                nodes = self.tf.GraphDef()
+                nodes.versions.CopyFrom(graph.graph_def_versions)
+                nodes.node.extend(node for node in graph.as_graph_def(from_version=self.mark['version']).node
+                                  if node.name in names)
+                self.write('made', nodes=evidence.base64.b64encode(nodes.SerializeToString()).decode(),
+                           collections=made)
+            for attribute, watched in self._watched().items():
+                for call in watched.call_args_list[self.mark['calls'].get(id(watched), 0):]:
+                    self.write('observed', attribute=attribute, args=self.encode(tuple(call.args)),
+                               kwargs=self.encode(dict(call.kwargs)))
+        self.mark = {'graph': graph, 'operations': len(graph.get_operations()), 'version': graph.version + 1,
+                     'collections': {key: len(graph.get_collection(key)) for key in evidence.COLLECTIONS},
+                     'calls': {id(watched): len(watched.call_args_list) for watched in self._watched().values()}}
+
+    def _watched(self):
+        """The tf attributes a check replaced by a mock to see the learner's calls (variable_scope...)."""
+        return {name: value for name, value in vars(self.tf).items() if isinstance(value, mock.NonCallableMock)}
+
+    def _collected(self, item):
+        if isinstance(item, self.tf.Variable):
+            return {'variable_def': evidence.base64.b64encode(item.to_proto().SerializeToString()).decode()}
+        return self.encode(item)
+
+    def call_learner(self, name, function, args, kwargs):
+        """A learner's function, called by a check or by the learner's code."""
+        outermost = not self.runners
+        self.settle()
+        self.write('enter', function=name, args=self.encode(args), kwargs=self.encode(kwargs))
+        if outermost:
+            args, kwargs = self._watch_arguments(args, kwargs)
+            self._watch_globals()
+        self.runners.append('learner')
+        try:
+            with self._watching_sessions() if outermost else contextlib.nullcontext():
+                result = function(*args, **kwargs)
+        except BaseException as error:
+            self.settle()
+            self.runners.pop()
+            self.write('raise', function=name, error=self.error(error))
+            raise
+        finally:
+            if outermost:
+                self._unwatch_globals()
+        self.settle()
+        self.runners.pop()
+        self.write('exit', function=name, result=self.encode(result))
+        return result
+
+    def call_check(self, kind, key, function, args, kwargs):
+        """A check's callable (a stand-in, a stub, get_batches), called by the learner's code."""
+        self.settle()
+        self.write(kind, key=key, args=self.encode(args), kwargs=self.encode(kwargs))
+        self.runners.append('check')
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as error:
+            self.settle()
+            self.runners.pop()
+            self.write(f'{kind}_raise', key=key, error=self.error(error))
+            raise
+        self.settle()
+        self.runners.pop()
+        if isinstance(result, collections.abc.Iterator) and not isinstance(result, (str, bytes)):
+            result = RecordedIterator(self, result)
+            self.write(f'{kind}_return', key=key, result={'iterator': result.key})
+        else:
+            self.write(f'{kind}_return', key=key, result=self.encode(result))
+        return result
+
+    @staticmethod
+    def error(error):
+        return {'types': [cls.__name__ for cls in type(error).__mro__], 'message': str(error)[:2000]}
+
+    def recorded_check(self, kind, key, function):
+        @functools.wraps(function)
+        def recorded(*args, **kwargs):
+            return self.call_check(kind, key, function, args, kwargs)
+        return recorded
+
+    def _watch_arguments(self, args, kwargs):
+        """The callables a check passes (get_batches), each call of them recorded."""
+        def watched(key, value):
+            if callable(value) and not isinstance(value, (type, Recorder)):
+                return self.recorded_check('argument', key, value)
+            return value
+        return (tuple(watched(index, value) for index, value in enumerate(args)),
+                {name: watched(name, value) for name, value in kwargs.items()})
+
+    def _watch_globals(self):
+        """The names of the learner's globals a check replaced (stand-in networks, stubs), each call recorded."""
+        self.replaced = {name: value for name, value in self.namespace.items()
+                         if value is not self.loaded.get(name, MISSING) and callable(value)}
+        for name, value in self.replaced.items():
+            self.namespace[name] = self.recorded_check('global', name, value)
+
+    def _unwatch_globals(self):
+        for name, value in self.replaced.items():
+            self.namespace[name] = value
+        self.replaced = {}
+
+    @contextlib.contextmanager
+    def _watching_sessions(self):
+        """tf.Session, as the check left it, with the learner's sessions and runs recorded."""
+        recording, base = self, self.tf.Session
+
+        class RecordedSession(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if recording.learner_runs():
+                    recording.settle()
+                    recording.write('session', session=recording.key_of(self))
+
+            def run(self, fetches, feed_dict=None, *args, **kwargs):
+                if recording.learner_runs() and id(self) in recording.keys:
+                    recording.settle()
+                    recording.write('run', session=recording.key_of(self), fetches=recording.encode(fetches),
+                                    feeds=recording.encode(feed_dict))
+                return super().run(fetches, feed_dict, *args, **kwargs)
+
+            def close(self):
+                if id(self) in recording.keys:
+                    recording.write('close', session=recording.key_of(self))
+                super().close()
+
+        with mock.patch.object(self.tf, 'Session', RecordedSession):
+            yield
+
+
+class RecordedIterator:
+    """An iterator a check gave the learner's code (get_batches' batches), each item taken recorded."""
+
+    def __init__(self, recording, iterator):
+        self.recording, self.iterator = recording, iterator
+        self.key = recording.key_of(self)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.recording.settle()
+        self.recording.write('next', iterator=self.key)
+        try:
+            return next(self.iterator)
+        except StopIteration:
+            self.recording.write('stop', iterator=self.key)
+            raise
+
+
+class Recorder:
+    """A learner's function as the checks and the learner's code call it: each call recorded."""
+
+    def __init__(self, recording, name, function):
+        functools.update_wrapper(self, function)
+        self.__globals__ = function.__globals__  # the checks replace names there (mock.patch.dict)
+        self.recording, self.name = recording, name
+
+    def __call__(self, *args, **kwargs):
+        return self.recording.call_learner(self.name, self.__wrapped__, args, kwargs)
+
+
+def load(nb):
+    """
+    Execute the notebook's function cells without their checks
+    :return: (namespace, {function: why it cannot be checked}, [why a cell is broken, for cells of no function])
+    """
+    namespace = notebook_loader.base_namespace()
+    problems, broken_cells, defined_in = {}, [], {}
+    for number, cell in enumerate(nb.cells, 1):
+        if cell.cell_type != 'code':
+            continue
+        try:
+            tree = ast.parse(notebook_loader.without_magics(cell.source))
+        except SyntaxError as error:
+            named = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
+            why = f'cell {number} does not parse (line {error.lineno}: {error.msg}): fix its Python'
+            problems.update({name: why for name in named}) if named else broken_cells.append(why)
+            continue
+        names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and node.name in notebook_loader.FUNCTIONS]
+        for name in names:
+            defined_in.setdefault(name, []).append(number)
+        if names:
+            _execute(tree, number, names, namespace, problems)
+    for name, cells in defined_in.items():
+        if len(cells) > 1:
+            problems[name] = (f'{name} is defined in cells {" and ".join(map(str, cells))}: the later one wins in '
+                              f'Jupyter; keep one')
+    for name in notebook_loader.FUNCTIONS:
+        if name not in defined_in and name not in problems:
+            problems[name] = f'no cell defines {name}: put back the exercise\'s cell with `def {name}(` and write it'
+    return namespace, problems, broken_cells
+
+
+def _execute(tree, number, names, namespace, problems):
+    """Run one function cell, less its calls of the checks (tests.test_...), into namespace."""
+    body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and
+                                               isinstance(node.value.func, ast.Attribute) and
+                                               isinstance(node.value.func.value, ast.Name) and
+                                               node.value.func.value.id == 'tests')]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(ast.Module(body=body, type_ignores=[]), f'<cell {number}>', 'exec'), namespace)
+    except (Exception, SystemExit) as error:
+        problems.update({name: f'cell {number} raised {type(error).__name__}: {error}' for name in names})
+
+
+def signature(function):
+    """[(name, kind, default)] of a function's parameters, the default None where there is none."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [[p.name, p.kind.name, None if p.default is p.empty else {'default': evidence.encode(p.default, id)}]
+            for p in parameters]
+
+
+def record_checks(recording, problem_unittests, tf, checks):
+    """Run each check on the recorded functions; what it concludes here counts for nothing."""
+    for check in checks:
+        recording.write('check', name=check)
+        function = recording.namespace.get(check.replace('test_', '', 1))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                getattr(problem_unittests, check)(*((function, tf) if check in TAKES_TF else (function,)))
+        except BaseException:  # noqa: B036 (the review judges; this process only records)
+            pass
+        recording.mark, recording.runners = None, []
+        recording.write('check_end', name=check)
+
+
+def record_training(recording, namespace, nb, datasets, data_dir, runs_dir, max_images, steps):
+    """Train the learner's train on each dataset as its training cell would, into a run of runs_dir/DATASET."""
+    from . import review
+    chosen, constants = review.hyperparameters(nb), review.training_cell_constants(nb)
+    for dataset, title in [(dataset, title) for dataset, title in TRAINING if dataset in datasets]:
+        recording.write('training', dataset=dataset)
+        namespace.update(constants.get(dataset, {}))  # as the training cell sets them before it trains
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_dir = train(namespace, chosen[dataset], dataset, title, data_dir,
+                                os.path.join(runs_dir, dataset), max_images, steps[dataset])
+        except BaseException as error:  # noqa: B036
+            recording.write('training_end', dataset=dataset, error=recording.error(error))
+            continue
+        recording.write('training_end', dataset=dataset, run=os.path.relpath(run_dir, runs_dir))
+
+
+def train(namespace, chosen, dataset, title, data_dir, runs_dir, max_images, steps):
+    """One short training of the notebook's train, as its training cell calls it, in a new run of runs_dir;
+    returns the run's folder."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    import helper
+    source = helper.download_extract(dataset, data_dir)
+    files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
+    data = helper.Dataset(dataset, files, seed=0)
+    run = helper.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
+                             hyperparameters={**chosen, 'review': True})
+    epochs = math.ceil(steps / max(1, len(files) // chosen['batch_size']))
+    np.random.seed(0)
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        namespace['train'](epochs, chosen['batch_size'], chosen['z_dim'], chosen['learning_rate'], chosen['beta1'],
+                           data.get_batches, data.shape, data.image_mode, run)
+    return run.run_dir
+
+
+def limit_this_process(memory_gb, processes, file_mb):
+    """Lower this process's limits for good, before any of the hand-in's code runs (its children inherit them):
+    a write past the file size fails rather than killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    for which, value in ((resource.RLIMIT_AS, int(memory_gb * 2 ** 30)), (resource.RLIMIT_NPROC, processes),
+                         (resource.RLIMIT_FSIZE, file_mb * 2 ** 20), (resource.RLIMIT_CORE, 0)):
+        _, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('notebook')
+    parser.add_argument('--evidence-fd', type=int, required=True, help='the descriptor the evidence goes to')
+    parser.add_argument('--checks', default=','.join(CHECKS), help='the checks to run, in order')
+    parser.add_argument('--train', action='store_true')
+    parser.add_argument('--data-dir')
+    parser.add_argument('--runs-dir')
+    parser.add_argument('--max-images', type=int)
+    parser.add_argument('--steps', type=int, nargs=2, metavar=('MNIST', 'CELEBA'), default=(600, 300))
+    parser.add_argument('--datasets', default='mnist,celeba', help='the datasets to train on, in order')
+    parser.add_argument('--memory-gb', type=float, required=True)
+    parser.add_argument('--processes', type=int, required=True)
+    parser.add_argument('--file-mb', type=int, required=True)
+    args = parser.parse_args(argv)
+    limit_this_process(args.memory_gb, args.processes, args.file_mb)
+    stream = os.fdopen(args.evidence_fd, 'wb')
+    warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    nb = nbformat.read(args.notebook, as_version=4)
+    namespace, problems, broken_cells = load(nb)
+    recording = Recording(stream, tf, namespace)
+    defined = [name for name in notebook_loader.FUNCTIONS if callable(namespace.get(name))]
+    recording.write('loaded', problems=problems, broken_cells=broken_cells,
+                    functions={name: signature(namespace[name]) for name in defined},
+                    names=sorted(name for name in namespace if not name.startswith('__')))
+    for name in defined:
+        namespace[name] = Recorder(recording, name, namespace[name])
+    recording.loaded = dict(namespace)
+    checks = [check for check in args.checks.split(',') if check]
+    record_checks(recording, problem_unittests, tf, checks)
+    if args.train:
+        record_training(recording, namespace, nb, args.datasets.split(','), args.data_dir, args.runs_dir,
+                        args.max_images, dict(zip(('mnist', 'celeba'), args.steps)))
+    recording.write('done')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

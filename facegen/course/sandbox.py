@@ -1,0 +1,258 @@
+"""Where a hand-in's code runs: a child process with limits, in bubblewrap's sandbox where bubblewrap works.
+
+The child (recorder.py) is the only process that executes the learner's code. The review starts it and reads its
+evidence as it comes; at the wall-clock limit of the step it is in (loading the cells, one check, one training),
+the review kills it and starts a fresh one for the steps left. The child lowers its own limits (address space,
+file size, processes) before it reads the notebook. Inside bubblewrap (Debian's `bubblewrap`, Flatpak's sandbox)
+it has no network, sees the Python, this package's code, helper.py and problem_unittests.py read-only, the data
+folder read-only, and one private writable folder; not the solution, the teacher's files or other hand-ins. Where
+bubblewrap cannot run (not installed, no user namespaces), the child runs without it, with the same limits, and the
+review says so. As root, Linux lets a process ignore the processes limit: the child then goes into a pids cgroup of
+its own where one can be made.
+"""
+import contextlib
+import dataclasses
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import evidence
+from ..notebooks import CHECKOUT
+
+INSIDE = '/handin'  # the private folder, as the hand-in sees it
+PIDS_CGROUPS = ('/sys/fs/cgroup/pids', '/sys/fs/cgroup')  # cgroup v1's pids hierarchy, then v2's
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one hand-in may take; the defaults fit a 2-core laptop (the review's options override each)."""
+    check_s: float = 300  # loading the cells, and each check (a train that never returns stops here)
+    train_s: float = 1200  # each dataset's training with --train
+    memory_gb: float = 8  # the child's address space (TensorFlow reserves more than it uses)
+    processes: int = 512  # processes and threads (TensorFlow starts dozens of threads)
+    file_mb: int = 1024  # the largest file it may write
+
+    def of(self, step):
+        return self.train_s if step.startswith('training') else self.check_s
+
+
+LIMITS = Limits()
+OPTIONS = {'check_s': ('--check-seconds', "loading the cells, and each check"),
+           'train_s': ('--train-seconds', "each dataset's training with --train"),
+           'memory_gb': ('--memory-gb', "the hand-in's address space"),
+           'processes': ('--processes', 'its processes and threads'),
+           'file_mb': ('--file-mb', 'the largest file it may write, in MB')}
+
+
+def add_limit_options(parser):
+    """The limits as options of a command, each defaulting to LIMITS'."""
+    for field in dataclasses.fields(Limits):
+        option, what = OPTIONS[field.name]
+        parser.add_argument(option, type=field.type if callable(field.type) else float, dest=field.name,
+                            default=getattr(LIMITS, field.name), help=f'{what} (default {getattr(LIMITS, field.name)})')
+
+
+def limits_from(args):
+    return Limits(**{field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)})
+
+
+@functools.cache
+def bubblewrap():
+    """(the bwrap command, None) where it works here, else (None, why not)."""
+    found = shutil.which('bwrap')
+    if not found:
+        return None, 'bubblewrap is not installed (Debian and Ubuntu: apt install bubblewrap)'
+    done = subprocess.run([found, '--ro-bind', '/', '/', '--unshare-all', '--die-with-parent', 'true'],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return None, f'bubblewrap cannot make a sandbox here ({done.stderr.strip()[:200] or done.returncode}): ' \
+                     'user namespaces are off (sysctl kernel.unprivileged_userns_clone or an AppArmor rule)'
+    return found, None
+
+
+def sandbox_note():
+    """None where the hand-ins run in the sandbox, else what running without it means."""
+    command, why = bubblewrap()
+    if command:
+        return None
+    return (f'the hand-ins run without a sandbox: {why}. Each still runs in its own process, killed at its time '
+            'limit, with its memory, processes and file size limited, but it can read and write what you can and '
+            'open network connections')
+
+
+def _binds(work_dir, data_dir):
+    """bubblewrap's arguments: the system, Python and this project's code read-only; data read-only; the private
+    folder writable; nothing else."""
+    args = []
+    for path in ('/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc/ld.so.cache', '/etc/fonts',
+                 '/etc/localtime'):
+        if os.path.islink(path):
+            args += ['--symlink', os.readlink(path), path]
+        elif os.path.exists(path):
+            args += ['--ro-bind', path, path]
+    code = [os.path.join(CHECKOUT, name) for name in ('facegen', 'helper.py', 'problem_unittests.py')]
+    for path in {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), *map(os.path.realpath, code)}:
+        args += ['--ro-bind', path, path]
+    if data_dir and os.path.isdir(data_dir):
+        args += ['--ro-bind', os.path.realpath(data_dir), f'{INSIDE}/data']
+    return args + ['--bind', os.path.realpath(work_dir), INSIDE, '--dev', '/dev', '--proc', '/proc',
+                   '--tmpfs', '/tmp', '--unshare-all', '--hostname', 'handin', '--die-with-parent',
+                   '--new-session', '--chdir', INSIDE]
+
+
+def _environment(inside):
+    keep = ('LANG', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'FACEGEN_DATA_SOURCE', 'CUDA_VISIBLE_DEVICES')
+    return {'PATH': '/usr/bin:/bin', 'HOME': inside, 'TMPDIR': '/tmp', 'MPLBACKEND': 'Agg', 'MPLCONFIGDIR': '/tmp',
+            'PYTHONNOUSERSITE': '1', 'PYTHONDONTWRITEBYTECODE': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
+            **{name: os.environ[name] for name in keep if name in os.environ}}
+
+
+def _pids_cgroup(limit):
+    """A pids cgroup of its own for a child that runs as root (which the processes limit does not bind), or None."""
+    if os.geteuid() != 0:
+        return None
+    for root in PIDS_CGROUPS:
+        if os.path.isfile(os.path.join(root, 'cgroup.procs')) and os.access(root, os.W_OK):
+            path = os.path.join(root, f'facegen-review-{os.getpid()}-{time.monotonic_ns()}')
+            with contextlib.suppress(OSError):
+                os.mkdir(path)
+                with open(os.path.join(path, 'pids.max'), 'w') as limit_file:
+                    limit_file.write(str(limit))
+                return path
+    return None
+
+
+@dataclasses.dataclass
+class Ending:
+    """How a child ended before it finished: in which step, and why, as a FAIL line says it."""
+    step: str
+    why: str
+
+
+class Child:
+    """One run of the recorder on a hand-in, its evidence read as it comes, killed at its steps' time limits."""
+
+    def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None):
+        self.limits, self.events, self.step, self.started = limits, [], 'loading the cells', time.monotonic()
+        self.unreadable = False
+        read_end, write_end = os.pipe()
+        command, _ = bubblewrap()
+        inside = INSIDE if command else os.path.realpath(work_dir)
+        argv = [sys.executable, '-m', 'facegen.course.recorder', os.path.join(inside, os.path.basename(notebook)),
+                '--evidence-fd', str(write_end), '--memory-gb', str(limits.memory_gb),
+                '--processes', str(limits.processes), '--file-mb', str(limits.file_mb), *recorder_args]
+        if data_dir:
+            argv += ['--data-dir', f'{INSIDE}/data' if command else data_dir]
+        if command:
+            argv = [command, *_binds(work_dir, data_dir), '--clearenv',
+                    *[part for name, value in _environment(inside).items() for part in ('--setenv', name, value)],
+                    *argv]
+        self.cgroup = _pids_cgroup(limits.processes)
+        cgroup = self.cgroup
+
+        def enter_cgroup():
+            if cgroup:
+                with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as procs:
+                    procs.write(str(os.getpid()))
+        self.log = open(os.path.join(work_dir, 'output.log'), 'ab')
+        self.process = subprocess.Popen(argv, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=self.log,
+                                        stderr=subprocess.STDOUT, cwd=work_dir, start_new_session=True,
+                                        env=None if command else {**os.environ, **_environment(inside)},
+                                        preexec_fn=enter_cgroup)
+        os.close(write_end)
+        self.reader = threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'),), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream):
+        size = 0
+        for raw in stream:
+            size += len(raw)
+            event = evidence.parse(raw) if len(raw) <= evidence.MAX_LINE and size <= evidence.MAX_STREAM else None
+            if event is None:
+                self.unreadable = True
+                break
+            if event['kind'] in ('check', 'training'):
+                self.step, self.started = event.get('name') or f"training {event.get('dataset')}", time.monotonic()
+            self.events.append(event)
+        stream.close()
+
+    def wait(self):
+        """Wait for the child to finish or be killed; None when it finished, else its Ending."""
+        killed = None
+        while self.process.poll() is None:
+            limit = self.limits.of(self.step)
+            if time.monotonic() - self.started > limit:
+                killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a loop '
+                                           'never end?')
+                self._kill()
+                break
+            time.sleep(0.1)
+        self.process.wait()
+        self.reader.join(timeout=10)
+        self.log.close()
+        if self.cgroup:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.cgroup)
+        if killed:
+            return killed
+        if self.events and self.events[-1]['kind'] == 'done':
+            return None
+        return Ending(self.step, self._why())
+
+    def _kill(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # bwrap's --die-with-parent takes its sandbox with it
+
+    def _why(self):
+        code = self.process.returncode
+        if self.unreadable:
+            return ("its evidence stopped being readable: something in the hand-in wrote to the review's channel "
+                    '(see the WARN lines)')
+        if code < 0:
+            name = signal.Signals(-code).name
+            memory = f': out of memory? (the limit is {self.limits.memory_gb:g} GB)' if name in ('SIGABRT', 'SIGKILL',
+                                                                                              'SIGSEGV') else ''
+            return f'its process was killed by {name}{memory}'
+        return (f'its process ended (exit status {code}) before the check did: does the notebook call os._exit or '
+                'exit a process?')
+
+
+def record(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
+    """
+    The evidence of a hand-in: its cells loaded and each check run in the child, a fresh child for the steps left
+    after one that crashed or ran past its time
+    :param notebook: The hand-in, copied into work_dir
+    :param work_dir: Its private folder (the runs of --train go to work_dir/runs)
+    :param steps: The checks, in order
+    :param train: None, or {'max_images': N, 'steps': (MNIST, CelebA)} to train too
+    :return: (the events, [Ending] of each step that did not finish)
+    """
+    events, endings, checks, datasets = [], [], list(steps), ['mnist', 'celeba'] if train else []
+    while True:
+        args = ['--checks', ','.join(checks)]
+        if datasets:
+            args += ['--train', '--datasets', ','.join(datasets), '--runs-dir', 'runs',
+                     '--steps', *map(str, train['steps'])] + (['--max-images', str(train['max_images'])]
+                                                              if train.get('max_images') else [])
+        child = Child(notebook, work_dir, limits, args, data_dir if datasets else None)
+        ending = child.wait()
+        events += [event for event in child.events if event['kind'] != 'loaded' or not events]
+        if ending is None:
+            return events, endings
+        endings.append(ending)
+        events.append({'kind': 'ended', 'step': ending.step, 'why': ending.why})
+        if ending.step == 'loading the cells':
+            return events, endings
+        if ending.step in checks:
+            checks = checks[checks.index(ending.step) + 1:]
+        else:
+            checks = []
+            dataset = ending.step.split()[-1]
+            datasets = datasets[datasets.index(dataset) + 1:] if dataset in datasets else []
+        if not checks and not datasets:
+            return events, endings

@@ -1,0 +1,123 @@
+"""Code in a hand-in that reaches for the checks, the interpreter or the process: WARN lines for the teacher to read.
+
+The verdict never depends on this (judge.py judges what the functions built, whatever the hand-in's process did),
+but a notebook that replaces the checks, writes to descriptors, exits its process or reads files outside its
+folder was written to fool a review, and its teacher should know. Each finding names the cell, the line and what
+the code reaches for; the notebook's own code (the solution, the exercise) has none.
+"""
+import ast
+import functools
+
+import nbformat
+
+from ..notebooks import loader as notebook_loader
+
+# import NAME: what the code reaches for with it
+MODULES = {'problem_unittests': 'the checks', 'builtins': "the interpreter's built-ins", 'ctypes': "the process's "
+           'memory', 'signal': "the process's signals", 'subprocess': 'other programs', 'socket': 'the network',
+           'urllib': 'the network', 'http': 'the network', 'requests': 'the network', 'importlib': 'the import system',
+           'gc': "the interpreter's objects", 'inspect': "the callers' frames", 'unittest': "the checks' mocks",
+           'multiprocessing': 'other processes', 'shutil': 'files', 'pathlib': 'files', 'pickle': 'code in data',
+           'marshal': 'code in data', 'types': 'code objects'}
+# MODULE.NAME
+ATTRIBUTES = {('sys', 'modules'): 'the loaded modules', ('sys', 'exit'): 'the end of the process',
+              ('sys', '_getframe'): "the callers' frames", ('sys', 'settrace'): 'the interpreter',
+              ('sys', 'setprofile'): 'the interpreter', ('sys', 'stdout'): "the review's output",
+              ('os', '_exit'): 'the end of the process', ('os', 'kill'): 'other processes', ('os', 'fork'):
+              'a new process', ('os', 'system'): 'other programs', ('os', 'popen'): 'other programs',
+              ('os', 'write'): 'file descriptors', ('os', 'fdopen'): 'file descriptors', ('os', 'dup2'):
+              'file descriptors', ('os', 'remove'): 'files', ('os', 'unlink'): 'files', ('os', 'rmdir'): 'files',
+              ('os', 'rename'): 'files', ('os', 'replace'): 'files', ('os', 'chdir'): 'other folders',
+              ('os', 'environ'): 'the environment', ('os', 'execv'): 'other programs', ('os', 'execl'):
+              'other programs', ('os', 'execvp'): 'other programs', ('os', 'listdir'): 'other folders'}
+CALLS = {'exec': 'code from a string', 'eval': 'code from a string', 'compile': 'code from a string',
+         '__import__': 'the import system', 'exit': 'the end of the process', 'quit': 'the end of the process',
+         'globals': "the notebook's globals", 'setattr': "another object's attributes", 'delattr':
+         "another object's attributes", 'vars': "another object's attributes"}
+NAMES = {'__builtins__': "the interpreter's built-ins", '__loader__': 'the import system', '__spec__':
+         'the import system'}
+CHECK_CALLERS = ('test_', 'check_')  # tests.test_model_inputs(...), tests.check_hyperparameters(...)
+
+
+def findings(nb):
+    """['cell N, line L: ...'] for each place a notebook's code reaches for the checks, the interpreter, the
+    process or files outside its folder; the cells the exercise hands out as they are (its first cell, which
+    installs this package, say) are the project's own code."""
+    handed_out = _handed_out_cells()
+    found = []
+    for number, cell in enumerate(nb.cells, 1):
+        if cell.cell_type != 'code' or cell.source.strip() in handed_out:
+            continue
+        source = cell.source
+        for offset, text in enumerate(source.split('\n'), 1):
+            if text.lstrip().startswith('!'):
+                found.append(_finding(number, offset, 'a shell command', text))
+        try:
+            tree = ast.parse(notebook_loader.without_magics(source))
+        except SyntaxError:
+            continue  # the review's own line says so
+        lines = source.split('\n')
+        found += [_finding(number, node.lineno, what, lines[node.lineno - 1]) for node, what in _reaching(tree)]
+    return found
+
+
+@functools.cache
+def _handed_out_cells():
+    from .exercise import EXERCISE
+    return frozenset(cell.source.strip() for cell in nbformat.read(EXERCISE, as_version=4).cells
+                     if cell.cell_type == 'code')
+
+
+def _finding(cell, line, what, text):
+    return f'cell {cell}, line {line}: {what} ({text.strip()[:80]})'
+
+
+def _reaching(tree):
+    """(node, what it reaches for) of a cell's tree, in the order of the source."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(tree):
+        what = _reaches_for(node, parents)
+        if what:
+            yield node, what
+
+
+def _reaches_for(node, parents):
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or '']
+        for module in modules:
+            root = module.split('.')[0]
+            if root == 'problem_unittests' and isinstance(node, ast.Import) and \
+                    [(a.name, a.asname) for a in node.names] == [('problem_unittests', 'tests')]:
+                continue  # the notebook's own import of its checks
+            if root in MODULES:
+                return f'imports {module}: {MODULES[root]}'
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        key = (node.value.id, node.attr)
+        if key in ATTRIBUTES:
+            return f'{node.value.id}.{node.attr}: {ATTRIBUTES[key]}'
+        if node.value.id in ('tests', 'problem_unittests') and not _calls_a_check(node, parents):
+            return f'{node.value.id}.{node.attr} other than a call of a check: the checks'
+    elif isinstance(node, ast.Name) and node.id in NAMES:
+        return f'{node.id}: {NAMES[node.id]}'
+    elif isinstance(node, ast.Name) and node.id in ('tests', 'problem_unittests') and \
+            not isinstance(parents.get(node), ast.Attribute):
+        return f'{node.id} used as a whole: the checks'
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id in CALLS:
+            return f'{node.func.id}(): {CALLS[node.func.id]}'
+        if node.func.id == 'open' and not _inside_its_folder(node):
+            return 'open() of a path that may lie outside its folder'
+    return None
+
+
+def _calls_a_check(node, parents):
+    parent = parents.get(node)
+    return isinstance(parent, ast.Call) and parent.func is node and node.attr.startswith(CHECK_CALLERS)
+
+
+def _inside_its_folder(call):
+    """Whether open()'s path is a literal relative path that stays in the folder."""
+    if not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+        return False
+    path = call.args[0].value.replace('\\', '/')
+    return not path.startswith(('/', '~')) and ':' not in path and '..' not in path.split('/')
