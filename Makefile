@@ -15,7 +15,7 @@ NOTEBOOK_ARGS ?=
 OUTPUT ?= output
 TENSORBOARD_ARGS ?=
 
-.PHONY: help setup run test notebook exercise regenerate-exercise review handout wheel tensorboard runs remove-run \
+.PHONY: help setup run test notebook exercise regenerate-exercise review gradebook handout wheel tensorboard runs remove-run \
 	torch-venv strip-outputs-on-commit quiet-kernels clean
 
 help:
@@ -63,9 +63,18 @@ exercise: $(STAMP)
 regenerate-exercise: $(STAMP)
 	$(FACEGEN) regenerate-exercise
 
-# The rubric over NOTEBOOK (default: the solution) by this project's checks; TRAIN=1 trains for a few minutes too.
+# The rubric over NOTEBOOK (default: the solution) by this project's checks, the notebook's code in a sandbox;
+# TRAIN=1 trains for a few minutes too. HANDINS=folder-or-zip reviews a class, JOBS at a time, into
+# output/review/NAME/ (gradebook.csv, feedback/). LIMITS overrides the hand-ins' limits, e.g. LIMITS="--memory-gb 4".
+JOBS ?= 1
+LIMITS ?=
 review: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(NOTEBOOK) $(if $(filter 1,$(TRAIN)),--train)
+	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(if $(HANDINS),--handins $(HANDINS) --jobs $(JOBS),$(NOTEBOOK)) \
+		$(if $(filter 1,$(TRAIN)),--train) $(LIMITS)
+
+# The gradebook and feedback files again from OUT/results/*.json (reviews run elsewhere, a cluster's jobs).
+gradebook: $(STAMP)
+	$(FACEGEN) gradebook $(OUT)
 
 handout: $(STAMP)
 	$(FACEGEN) handout

@@ -19,7 +19,7 @@ EXERCISE_NAME = os.path.join('exercise', SOLUTION_NAME)
 CLEANED = ('output', 'dist', '.pytest_cache')
 
 # The teacher's and maintainer's commands: they read the solution notebook or the tests of a checkout.
-NEED_A_CHECKOUT = ('test', 'regenerate-exercise', 'review', 'handout', 'wheel')
+NEED_A_CHECKOUT = ('test', 'regenerate-exercise', 'review', 'gradebook', 'handout', 'wheel')
 
 # (make target, the Python command that does the same, what it does); `python` is the environment's Python.
 COMMANDS = (
@@ -30,8 +30,11 @@ COMMANDS = (
     ('notebook', 'python -m facegen notebook [NOTEBOOK] [JUPYTER OPTIONS]', 'the notebook in Jupyter Notebook 7'),
     ('exercise', 'python -m facegen exercise [JUPYTER OPTIONS]', "the learner's edition in Jupyter Notebook 7"),
     ('regenerate-exercise', 'python -m facegen regenerate-exercise', 'write the exercise again from the solution'),
-    ('review NOTEBOOK=... [TRAIN=1]', 'python -m facegen review NOTEBOOK [--train]',
-     "the course's rubric over a notebook handed in"),
+    ('review NOTEBOOK=... [TRAIN=1]', 'python -m facegen review NOTEBOOK [--train] [--json RESULT]',
+     "the course's rubric over a notebook handed in, its code in a sandbox"),
+    ('review HANDINS=... [JOBS=N]', 'python -m facegen review --handins FOLDER_OR_ZIP [--jobs N]',
+     "a class's hand-ins: a gradebook, a feedback file each (goes on where it stopped)"),
+    ('gradebook OUT=...', 'python -m facegen gradebook OUT', "merge reviews' JSON in OUT/results/ into the gradebook"),
     ('handout', 'python -m facegen handout', 'dist/face-generation-exercise/ and its .zip'),
     ('wheel', 'python -m facegen wheel', "this package's wheel in dist/ (for Colab: put it beside the notebook)"),
     ('tensorboard', 'python -m facegen tensorboard [output] [TENSORBOARD OPTIONS]',
@@ -48,7 +51,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     command, args = (argv[0], argv[1:]) if argv else ('help', [])
     handlers = {'help': show_help, 'run': run, 'test': test, 'notebook': notebook, 'exercise': exercise,
-                'regenerate-exercise': regenerate_exercise, 'review': review, 'handout': handout, 'wheel': wheel,
+                'regenerate-exercise': regenerate_exercise, 'review': review, 'gradebook': gradebook,
+                'handout': handout, 'wheel': wheel,
                 'tensorboard': tensorboard, 'runs': runs, 'remove-run': remove_run, 'clean': clean}
     if command not in handlers:
         print(f'Unknown command {command!r}; the commands are: {", ".join(handlers)}', file=sys.stderr)
@@ -113,8 +117,16 @@ def regenerate_exercise(args):
 
 
 def review(args):
+    if any(arg == '--handins' or arg.startswith('--handins=') for arg in args):
+        from .course import batch
+        return batch.main(args)
     from .course import review as rubric
     return rubric.main(args)
+
+
+def gradebook(args):
+    from .course import batch
+    return batch.merge_main(args)
 
 
 def handout(args):

@@ -357,19 +357,20 @@ class Replay:
         return cls(message)
 
 
-def judge(check, events, loaded, ended, problem_unittests, tf):
+def judge(check, events, loaded, ended, problem_unittests, tf, function=None):
     """
     One check on the evidence of the hand-in's functions
     :param check: Its name in problem_unittests (test_discriminator...)
     :param events: The evidence between its `check` and `check_end` events
     :param loaded: The hand-in's `loaded` event
     :param ended: What to say if the evidence stops before the check does
+    :param function: The function it checks (default: the check's name less test_)
     :return: (the failure's message or None, [the warnings' messages])
     """
     from .recorder import TAKES_TF
     replay = Replay(events, tf, loaded, ended)
-    function = replay.proxies[check.replace('test_', '', 1)]
-    args = (function, tf) if check in TAKES_TF else (function,)
+    proxy = replay.proxies[function or check.replace('test_', '', 1)]
+    args = (proxy, tf) if check in TAKES_TF else (proxy,)
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter('always', problem_unittests.StyleWarning)
         try:

@@ -193,6 +193,7 @@ class Child:
                 break
             time.sleep(0.1)
         self.process.wait()
+        self._kill()  # what it forked and left behind (bubblewrap's own sandbox ends with it anyway)
         self.reader.join(timeout=10)
         self.log.close()
         if self.cgroup:

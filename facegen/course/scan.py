@@ -84,13 +84,12 @@ def _reaching(tree):
 def _reaches_for(node, parents):
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or '']
-        for module in modules:
-            root = module.split('.')[0]
-            if root == 'problem_unittests' and isinstance(node, ast.Import) and \
-                    [(a.name, a.asname) for a in node.names] == [('problem_unittests', 'tests')]:
-                continue  # the notebook's own import of its checks
-            if root in MODULES:
-                return f'imports {module}: {MODULES[root]}'
+        if isinstance(node, ast.Import) and [(a.name, a.asname) for a in node.names] == [('problem_unittests',
+                                                                                          'tests')]:
+            return None  # the notebook's own import of its checks
+        reached = [f'imports {module}: {MODULES[module.split(".")[0]]}' for module in modules
+                   if module.split('.')[0] in MODULES]
+        return '; '.join(reached) or None
     elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         key = (node.value.id, node.attr)
         if key in ATTRIBUTES:

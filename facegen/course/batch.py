@@ -1,0 +1,251 @@
+"""A class's hand-ins reviewed: a CSV gradebook, a feedback file per learner and a summary, going on where it stopped.
+
+    python -m facegen review --handins FOLDER_OR_ZIP [--jobs N] [--out DIR]   # make review HANDINS=... JOBS=N
+    python -m facegen gradebook DIR                                            # the merge alone
+
+A learner is named by the file or folder their hand-in came in: `alice.ipynb`, or a folder `alice/` holding one
+notebook anywhere inside (beside its HTML copy and whatever else). Each is reviewed by its own command, the one a
+single notebook gets (`python -m facegen review NOTEBOOK --json results/NAME.json`), JOBS at a time; a learner
+whose result is already in results/ is not reviewed again, so an interrupted batch goes on where it stopped. What
+is not a hand-in (a file that is no notebook, a folder with none or with two) gets a result that says so. The merge
+reads results/*.json alone, so results made elsewhere (a cluster's jobs) merge the same way:
+
+    DIR/results/NAME.json    one review (review.result_of)
+    DIR/work/NAME/           the hand-in's private folder: its process's output.log, its training runs
+    DIR/feedback/NAME.md     the review for the learner, every line with its message
+    DIR/gradebook.csv        one row a learner: each rubric line PASS, WARN (passed, with a point to look at) or
+                             FAIL, the lines passed, the feedback file
+"""
+import argparse
+import concurrent.futures
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+from . import sandbox
+from .review import MODEL_CHECKS, Line, result_of
+from ..notebooks import CHECKOUT
+
+RUBRIC = ('The notebook is there', 'All the unit tests pass',
+          *[f'{name} is implemented correctly' for name, _ in MODEL_CHECKS[:-1]],
+          'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output',
+          'The hyperparameters are reasonable')
+COLUMNS = ('The notebook is there', 'All the unit tests pass', *[name for name, _ in MODEL_CHECKS],
+           'The hyperparameters are reasonable')
+MAX_UNZIPPED = 4 * 2 ** 30  # what a class's zip may hold, unpacked
+IGNORED = ('.ipynb_checkpoints', '__MACOSX', '.DS_Store')
+
+
+def learners(folder):
+    """{learner: the notebook's path, or None} and {learner: why it is not a hand-in}, from a folder of hand-ins."""
+    found, odd = {}, {}
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        if entry in IGNORED or entry.startswith('.'):
+            continue
+        if os.path.isdir(path):
+            notebooks = sorted(os.path.relpath(os.path.join(root, name), path)
+                               for root, dirs, files in os.walk(path)
+                               for name in files if name.endswith('.ipynb') and not _ignored(root, path))
+            if len(notebooks) == 1:
+                found[entry] = os.path.join(path, notebooks[0])
+            elif not notebooks:
+                odd[entry] = f'the folder {entry}/ holds no notebook (.ipynb): ask the learner for theirs'
+            else:
+                odd[entry] = (f'the folder {entry}/ holds {len(notebooks)} notebooks ({", ".join(notebooks)}): '
+                              'a hand-in is one; ask the learner which')
+        elif entry.endswith('.ipynb'):
+            found[entry[:-len('.ipynb')]] = path
+        else:
+            odd[entry] = f'{entry} is not a notebook (.ipynb) nor a folder holding one'
+    return found, odd
+
+
+def _ignored(root, top):
+    return any(part in IGNORED for part in os.path.relpath(root, top).split(os.sep))
+
+
+def unpack(archive, into):
+    """A zip of hand-ins unpacked into a folder (once), its paths kept inside it; the folder of hand-ins in it (the
+    zip's single top folder, where it has one)."""
+    with zipfile.ZipFile(archive) as zipped:
+        members = [member for member in zipped.infolist() if not member.is_dir()]
+        size = sum(member.file_size for member in members)
+        if size > MAX_UNZIPPED:
+            raise ValueError(f'{archive} unpacks to {size / 2 ** 30:.1f} GB, more than {MAX_UNZIPPED / 2 ** 30:.0f} '
+                             'GB: is it the class\'s hand-ins?')
+        for member in members:
+            target = os.path.realpath(os.path.join(into, member.filename))
+            if not target.startswith(os.path.realpath(into) + os.sep):
+                raise ValueError(f'{archive} holds {member.filename!r}, a path outside the folder it unpacks to: '
+                                 'make the zip again from the hand-ins\' folder')
+        if not os.path.isdir(into):
+            zipped.extractall(into + '.partial')
+            os.replace(into + '.partial', into)  # whole or not at all
+    entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
+    if len(entries) == 1 and os.path.isdir(os.path.join(into, entries[0])) and learners(os.path.join(into, entries[0]))[0]:
+        return os.path.join(into, entries[0])
+    return into
+
+
+def review_one(learner, notebook, out, train, limits, data_dir):
+    """One hand-in by its own review command; a review that does not finish gets a FAIL result saying so."""
+    result_path = os.path.join(out, 'results', f'{learner}.json')
+    command = [sys.executable, '-m', 'facegen', 'review', notebook, '--json', result_path, '--quiet',
+               '--output-dir', os.path.join(out, 'work', learner), *_limit_arguments(limits)]
+    command += ['--train'] if train else []
+    command += ['--data-dir', data_dir] if data_dir else []
+    # Each step of the hand-in has its limit in the review; this bounds the review itself (loading TensorFlow...).
+    whole = limits.check_s * (len(MODEL_CHECKS) + 1) + (2 * limits.train_s if train else 0) + 300
+    try:
+        subprocess.run(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=whole)
+    except subprocess.TimeoutExpired:
+        pass
+    if not os.path.isfile(result_path):
+        write_result(result_path, result_of(notebook, [Line('FAIL', 'The notebook is there', f'its review did not '
+                                                            f'finish within {whole:g} s: review it alone (make '
+                                                            f'review NOTEBOOK={notebook}) to see where it stops')]))
+    return learner
+
+
+def _limit_arguments(limits):
+    return [part for field, (option, _) in sandbox.OPTIONS.items() for part in (option, str(getattr(limits, field)))]
+
+
+def write_result(path, result):
+    with open(path + '.partial', 'w') as out:
+        json.dump(result, out, indent=1)
+    os.replace(path + '.partial', path)
+
+
+def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_dir=None, progress=True):
+    """
+    Review every hand-in of a folder or zip not reviewed yet, then merge the results
+    :return: The gradebook's rows
+    """
+    for folder in ('results', 'work', 'feedback'):
+        os.makedirs(os.path.join(out, folder), exist_ok=True)
+    folder = unpack(handins, os.path.join(out, 'handins')) if zipfile.is_zipfile(handins) else handins
+    found, odd = learners(folder)
+    for learner, why in odd.items():
+        write_result(os.path.join(out, 'results', f'{learner}.json'),
+                     result_of(os.path.join(folder, learner), [Line('FAIL', 'The notebook is there', why)]))
+    waiting = {learner: notebook for learner, notebook in found.items()
+               if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json'))}
+    print(f'{len(found)} hand-ins in {handins}' + (f', {len(odd)} entries that are not one' if odd else '') +
+          (f'; {len(found) - len(waiting)} reviewed before, {len(waiting)} to review' if len(waiting) < len(found)
+           else '') + f' ({jobs} at a time)', flush=True)
+    note = sandbox.sandbox_note()
+    if note:
+        print(f'Note: {note}.', flush=True)
+    from tqdm import tqdm
+    with tqdm(total=len(waiting), unit='hand-in', disable=not progress, file=sys.stdout) as bar, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for done in concurrent.futures.as_completed(
+                [pool.submit(review_one, learner, notebook, out, train, limits, data_dir)
+                 for learner, notebook in waiting.items()]):
+            bar.set_postfix_str(done.result())
+            bar.update()
+    return merge(out)
+
+
+def merge(out):
+    """The gradebook and the feedback files from out/results/*.json; returns the gradebook's rows."""
+    rows = []
+    for name in sorted(os.listdir(os.path.join(out, 'results'))):
+        if not name.endswith('.json'):
+            continue
+        learner = name[:-len('.json')]
+        with open(os.path.join(out, 'results', name)) as result_file:
+            result = json.load(result_file)
+        lines = [Line(**line) for line in result['lines']]
+        feedback = os.path.join(out, 'feedback', f'{learner}.md')
+        with open(feedback, 'w') as feedback_file:
+            feedback_file.write(feedback_markdown(learner, result['notebook'], lines))
+        rows.append(gradebook_row(learner, lines, os.path.relpath(feedback, out)))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'gradebook.csv'), 'w', newline='') as book:
+        writer = csv.DictWriter(book, fieldnames=['learner', *COLUMNS, 'code to read', 'passed', 'feedback'])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def gradebook_row(learner, lines, feedback):
+    """learner, each rubric line's PASS/WARN/FAIL (blank where the review has no such line), passed/of, feedback."""
+    row = {'learner': learner, 'feedback': feedback}
+    for rubric, column in zip(RUBRIC, COLUMNS):
+        result = next((line.result for line in lines if line.rubric == rubric), '')
+        function = column if column in dict(MODEL_CHECKS) else None
+        warned = any(line.result == 'WARN' and (line.rubric.startswith(f'{function}:') if function else
+                                                rubric == 'The hyperparameters are reasonable' and
+                                                line.rubric == 'A hyperparameter to look at') for line in lines)
+        row[column] = 'WARN' if result == 'PASS' and warned else result
+    row['code to read'] = sum(line.rubric == 'Code to read before trusting this review' for line in lines) or ''
+    row['passed'] = f"{sum(row[column] in ('PASS', 'WARN') for column in COLUMNS)}/{len(COLUMNS)}"
+    return row
+
+
+def feedback_markdown(learner, notebook, lines):
+    """The review as a learner reads it: every line, with its message, and what the results mean."""
+    def cell(text):
+        return re.sub(r'\s+', ' ', text).replace('|', '\\|')
+    rows = '\n'.join(f'| {line.result} | {cell(line.rubric)} | {cell(line.message)} |' for line in lines)
+    verdict = all(line.result != 'FAIL' for line in lines)
+    return (f'# Review of {learner}\'s face generation project\n\n'
+            f'Notebook: `{os.path.basename(notebook)}`. '
+            + ('Every line passes.' if verdict else 'The FAIL lines say what to fix; fix them and hand it in again.')
+            + ' WARN lines are choices to look at, REVIEW lines are for your reviewer\'s eyes.\n\n'
+            f'| Result | Rubric line | What the review found |\n|---|---|---|\n{rows}\n')
+
+
+def summary(rows):
+    """The gradebook as a table for the terminal."""
+    width = max([len('learner')] + [len(row['learner']) for row in rows])
+    head = f'{"learner":<{width}}  passed  failing'
+    table = [head, '-' * len(head)]
+    for row in rows:
+        failing = [column.split(' is ')[0] for column in COLUMNS if row[column] == 'FAIL']
+        table.append(f'{row["learner"]:<{width}}  {row["passed"]:>6}  {", ".join(failing)}')
+    return '\n'.join(table)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--handins', required=True, help='a folder of hand-ins, or a zip of one')
+    parser.add_argument('--jobs', type=int, default=1, help='hand-ins reviewed at a time (default 1)')
+    parser.add_argument('--out', help='where the results, feedback and gradebook go (default: '
+                                      'output/review/NAME of the folder or zip)')
+    parser.add_argument('--train', action='store_true', help='also train each hand-in for a few minutes')
+    parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
+    sandbox.add_limit_options(parser)
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.handins):
+        print(f'{args.handins} is not there: give the folder or the zip of the hand-ins (HANDINS=...)',
+              file=sys.stderr)
+        return 2
+    name = os.path.splitext(os.path.basename(os.path.normpath(args.handins)))[0]
+    out = os.path.abspath(args.out or os.path.join(CHECKOUT, 'output', 'review', name))
+    rows = review_class(os.path.abspath(args.handins), out, args.jobs, args.train, sandbox.limits_from(args),
+                        args.data_dir)
+    print(f'\n{summary(rows)}\n\nGradebook: {os.path.join(out, "gradebook.csv")}\n'
+          f'Feedback for each learner: {os.path.join(out, "feedback")}/')
+    return 0
+
+
+def merge_main(argv=None):
+    parser = argparse.ArgumentParser(description='Merge the reviews in DIR/results/*.json into DIR/gradebook.csv '
+                                                 'and DIR/feedback/')
+    parser.add_argument('out', help='the folder holding results/')
+    args = parser.parse_args(argv)
+    if not os.path.isdir(os.path.join(args.out, 'results')):
+        print(f'{args.out} has no results/ folder: give the folder the reviews wrote their JSON under', file=sys.stderr)
+        return 2
+    rows = merge(args.out)
+    print(f'{summary(rows)}\n\nGradebook: {os.path.join(args.out, "gradebook.csv")}')
+    return 0
+

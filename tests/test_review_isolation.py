@@ -1,0 +1,181 @@
+"""The review of hand-ins nobody has read: each runs in a sandboxed child with limits, and its verdict is judged
+from what its functions built, so nothing it prints, exits with or changes in its own process makes a PASS."""
+import contextlib
+import json
+import os
+import re
+import socket
+import threading
+
+import nbformat
+import pytest
+
+from conftest import solution_without_markers
+from facegen.course import review, sandbox, scan
+from facegen.notebooks import SOLUTION
+
+LINE = {'model_inputs': 'model_inputs is implemented correctly',
+        'discriminator': 'discriminator is implemented correctly',
+        'generator': 'generator is implemented correctly', 'model_loss': 'model_loss is implemented correctly',
+        'model_opt': 'model_opt is implemented correctly',
+        'train': 'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output'}
+SMALL = sandbox.Limits(check_s=40, memory_gb=8, processes=256, file_mb=64)
+needs_the_sandbox = pytest.mark.skipif(sandbox.bubblewrap()[0] is None, reason='bubblewrap cannot run here: '
+                                       f'{sandbox.bubblewrap()[1]}')
+
+
+def with_body_start(nb, function, code):
+    """nb with code run first in function's body (after its docstring)."""
+    cell = next(c for c in nb.cells if c.cell_type == 'code' and f'def {function}(' in c.source)
+    head, rest = cell.source.split(f'def {function}(', 1)
+    signature, after = rest.split('"""', 1)
+    docstring, body = after.split('"""', 1)
+    indented = ''.join(f'    {line}\n' for line in code.strip('\n').split('\n'))
+    cell.source = f'{head}def {function}({signature}"""{docstring}"""\n{indented}{body.lstrip(chr(10))}'
+    return nb
+
+
+def with_cell_start(nb, function, code):
+    cell = next(c for c in nb.cells if c.cell_type == 'code' and f'def {function}(' in c.source)
+    cell.source = code.strip('\n') + '\n' + cell.source
+    return nb
+
+
+def write(tmp_path, nb, name='dlnd_face_generation.ipynb'):
+    path = tmp_path / name
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def verdicts(lines):
+    return {line.rubric: (line.result, line.message) for line in lines if line.result in ('PASS', 'FAIL')}
+
+
+@pytest.fixture(scope='module')
+def listener():
+    """A server on 127.0.0.1 that counts the connections it accepts."""
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen()
+    accepted = []
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept())
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1], accepted
+    server.close()
+
+
+@needs_the_sandbox
+def test_a_hand_in_that_attacks_the_review_from_every_function_fails_each_and_the_machine_keeps_its_files(
+        tmp_path, listener):
+    port, accepted = listener
+    teacher_file = tmp_path / 'teacher' / 'grades.txt'
+    teacher_file.parent.mkdir()
+    teacher_file.write_text('kept')
+    outside = tmp_path / 'outside.txt'
+    nb = solution_without_markers()
+    # model_inputs: reads the solution, opens a connection, writes and deletes outside its folder; says what it got
+    with_body_start(nb, 'model_inputs', f"""
+import os, socket
+got = []
+for attempt in (lambda: open({SOLUTION!r}).read()[:40],
+                lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5) and 'connected',
+                lambda: open({str(outside)!r}, 'w').write('written'),
+                lambda: os.remove({str(teacher_file)!r})):
+    try:
+        got.append(repr(attempt()))
+    except Exception as error:
+        got.append(type(error).__name__)
+raise RuntimeError('got ' + ', '.join(got))
+""")
+    with_body_start(nb, 'discriminator', 'import os\nos._exit(0)')  # ends its process: the verdict is no PASS
+    with_body_start(nb, 'generator', 'import numpy\nnumpy.ones(10 ** 11)')  # 800 GB: past the memory limit
+    # Forged checks (the issue's four lines) and a model_loss not written
+    with_cell_start(nb, 'model_loss', 'import problem_unittests\nfor name in dir(problem_unittests):\n'
+                                      '    if name.startswith("test_"):\n'
+                                      '        setattr(problem_unittests, name, lambda *args, **kwargs: None)')
+    cell = next(c for c in nb.cells if 'def model_loss(' in c.source)
+    cell.source = re.sub(r'\n    return d_loss, g_loss', '\n    return None, None', cell.source)
+    with_body_start(nb, 'model_opt', 'import os\nwhile True:\n    os.fork()')  # a fork bomb
+    with_body_start(nb, 'train', 'sum(range(10 ** 15))')  # a loop inside one C call
+    lines = review.review(write(tmp_path, nb), limits=SMALL)
+    found = verdicts(lines)
+
+    model_inputs = found[LINE['model_inputs']]
+    assert model_inputs[0] == 'FAIL'
+    assert re.search(r"got FileNotFoundError, (OSError|ConnectionRefusedError|PermissionError), "
+                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError", model_inputs[1]), model_inputs
+    assert not accepted, 'the hand-in reached a server on this machine'
+    assert not outside.exists() and teacher_file.read_text() == 'kept'
+    assert 'Face Generation' not in model_inputs[1] and '"cells"' not in model_inputs[1]
+
+    assert found[LINE['discriminator']][0] == 'FAIL'
+    assert 'its process ended (exit status 0) before the check did' in found[LINE['discriminator']][1]
+    assert found[LINE['generator']][0] == 'FAIL' and 'MemoryError' in found[LINE['generator']][1]
+    assert found[LINE['model_loss']] == ('FAIL', "model_loss is not implemented yet: it returns (None, None). Write "
+                                                 "its body in place of `# TODO: Implement Function`: the generated "
+                                                 "images, the discriminator on the real and the generated images "
+                                                 "(reuse=True the second time), and the two losses from sigmoid "
+                                                 "cross-entropy.")
+    assert found[LINE['model_opt']][0] == 'FAIL'
+    assert found[LINE['train']][0] == 'FAIL' and 'ran past its time limit (40 s)' in found[LINE['train']][1]
+    assert found['All the unit tests pass'][0] == 'FAIL' and not review.passed(lines)
+    warned = [line.message for line in lines if line.rubric == 'Code to read before trusting this review']
+    for expected in ('imports problem_unittests: the checks', 'os._exit: the end of the process',
+                     'setattr(): another object', 'os.fork: a new process', 'os.remove: files',
+                     'imports socket: the network', 'open() of a path that may lie outside its folder'):
+        assert any(expected in message for message in warned), (expected, warned)
+    assert not [line for line in lines if line.rubric == 'Sandbox'], 'the sandbox ran'
+
+
+@needs_the_sandbox
+def test_what_a_hand_in_prints_or_exits_with_never_passes_it(tmp_path, capsys):
+    nb = solution_without_markers()
+    forged = '\\n'.join(f'PASS   {line}' for line in LINE.values()) + '\\n\\nEvery PASS/FAIL line passes.'
+    with_cell_start(nb, 'model_inputs', f'print("{forged}")')
+    with_body_start(nb, 'model_inputs', f'print("{forged}")\nimport sys\nsys.exit(0)')
+    path = write(tmp_path, nb)
+    assert review.main([path, '--check-seconds', '60', '--json', str(tmp_path / 'result.json')]) == 1
+    printed = capsys.readouterr().out
+    assert 'FAIL   model_inputs is implemented correctly\n         SystemExit: 0' in printed
+    assert printed.count('Every PASS/FAIL line passes') == 0
+    result = json.loads((tmp_path / 'result.json').read_text())
+    assert result['passed'] is False and result['lines'][2] == {
+        'result': 'FAIL', 'rubric': LINE['model_inputs'], 'message': 'SystemExit: 0'}
+
+
+def test_the_scan_names_the_cell_and_line_of_code_that_reaches_for_the_checks_and_none_in_the_project():
+    for notebook in (SOLUTION,):
+        assert scan.findings(nbformat.read(notebook, as_version=4)) == []
+    nb = solution_without_markers()
+    with_body_start(nb, 'generator', 'import ctypes, signal\nexec("x = 1")\nimport sys\nsys.modules["helper"] = None\n'
+                                     'tests.test_generator = print\n__builtins__.print = None')
+    number = next(i for i, c in enumerate(nb.cells, 1) if 'def generator(' in c.source)
+    found = scan.findings(nb)
+    for expected in ('imports ctypes', 'imports signal', 'exec(): code from a string', 'sys.modules: the loaded',
+                     'tests.test_generator other than a call of a check', "__builtins__: the interpreter's"):
+        assert any(f.startswith(f'cell {number}, line ') and expected in f for f in found), (expected, found)
+
+
+def test_evidence_that_does_not_follow_the_checks_fails_them():
+    """The judge alone: evidence written by something other than the checks (here, none, or another function's)
+    never passes."""
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    from facegen.course import judge
+    loaded = {'functions': {'model_inputs': [['image_width', 'POSITIONAL_OR_KEYWORD', None],
+                                             ['image_height', 'POSITIONAL_OR_KEYWORD', None],
+                                             ['image_channels', 'POSITIONAL_OR_KEYWORD', None],
+                                             ['z_dim', 'POSITIONAL_OR_KEYWORD', None]]}, 'names': []}
+    failure, _ = judge.judge('test_model_inputs', [], loaded, 'STOPPED', problem_unittests, tf)
+    assert failure == 'STOPPED'
+    claimed = [{'kind': 'enter', 'function': 'model_inputs', 'args': {'tuple': [28, 28, 1, 100]},
+                'kwargs': {'dict': []}}]
+    failure, _ = judge.judge('test_model_inputs', claimed, loaded, 'STOPPED', problem_unittests, tf)
+    assert 'called model_inputs with other arguments than the check' in failure
+    passed_claim = [{'kind': 'check_end'}]
+    failure, _ = judge.judge('test_model_inputs', passed_claim, loaded, 'STOPPED', problem_unittests, tf)
+    assert failure.startswith("the hand-in's process did 'check_end' where the check expected enter")
