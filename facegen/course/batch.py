@@ -102,13 +102,15 @@ def review_one(learner, notebook, out, train, limits, data_dir):
     # Each step of the hand-in has its limit in the review; this bounds the review itself (loading TensorFlow...).
     whole = limits.check_s * (len(MODEL_CHECKS) + 1) + (2 * limits.train_s if train else 0) + 300
     try:
-        subprocess.run(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=whole)
+        done = subprocess.run(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=whole)
+        why = f'its review stopped (exit status {done.returncode}: {done.stderr.strip().splitlines()[-1:]})'
     except subprocess.TimeoutExpired:
-        pass
+        why = f'its review did not finish within {whole:g} s'
     if not os.path.isfile(result_path):
-        write_result(result_path, result_of(notebook, [Line('FAIL', 'The notebook is there', f'its review did not '
-                                                            f'finish within {whole:g} s: review it alone (make '
-                                                            f'review NOTEBOOK={notebook}) to see where it stops')]))
+        write_result(result_path, result_of(notebook, [Line('FAIL', 'The notebook is there', f'{why}: review it '
+                                                            f'alone (make review NOTEBOOK={notebook}) to see where it '
+                                                            'stops')]))
     return learner
 
 
@@ -132,8 +134,9 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
     folder = unpack(handins, os.path.join(out, 'handins')) if zipfile.is_zipfile(handins) else handins
     found, odd = learners(folder)
     for learner, why in odd.items():
-        write_result(os.path.join(out, 'results', f'{learner}.json'),
-                     result_of(os.path.join(folder, learner), [Line('FAIL', 'The notebook is there', why)]))
+        if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json')):
+            write_result(os.path.join(out, 'results', f'{learner}.json'),
+                         result_of(os.path.join(folder, learner), [Line('FAIL', 'The notebook is there', why)]))
     waiting = {learner: notebook for learner, notebook in found.items()
                if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json'))}
     print(f'{len(found)} hand-ins in {handins}' + (f', {len(odd)} entries that are not one' if odd else '') +
@@ -156,6 +159,7 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
 def merge(out):
     """The gradebook and the feedback files from out/results/*.json; returns the gradebook's rows."""
     rows = []
+    os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     for name in sorted(os.listdir(os.path.join(out, 'results'))):
         if not name.endswith('.json'):
             continue
@@ -167,7 +171,6 @@ def merge(out):
         with open(feedback, 'w') as feedback_file:
             feedback_file.write(feedback_markdown(learner, result['notebook'], lines))
         rows.append(gradebook_row(learner, lines, os.path.relpath(feedback, out)))
-    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, 'gradebook.csv'), 'w', newline='') as book:
         writer = csv.DictWriter(book, fieldnames=['learner', *COLUMNS, 'code to read', 'passed', 'feedback'])
         writer.writeheader()

@@ -251,7 +251,7 @@ def _training_lines(events, work, data_dir, steps, max_images):
     for dataset, title, default_steps in TRAINING:
         taken = steps or default_steps
         found = trained.get(dataset, {})
-        run_dir = os.path.realpath(os.path.join(work, 'runs', dataset, str(found.get('run', ''))))
+        run_dir = os.path.realpath(os.path.join(work, 'runs', str(found.get('run', ''))))
         if 'error' in found:
             error = found['error']
             lines.append(Line('FAIL', f'Training on {title}', f"{(error.get('types') or ['Error'])[0]}: "
@@ -336,7 +336,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     import problem_unittests
-    say = (lambda *_: None) if args.quiet else print
+    say = (lambda *_, **__: None) if args.quiet else print
     say(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
     lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
                    limits=sandbox.limits_from(args))
