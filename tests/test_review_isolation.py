@@ -179,3 +179,122 @@ def test_evidence_that_does_not_follow_the_checks_fails_them():
     passed_claim = [{'kind': 'check_end'}]
     failure, _ = judge.judge('test_model_inputs', passed_claim, loaded, 'STOPPED', problem_unittests, tf)
     assert failure.startswith("the hand-in's process did 'check_end' where the check expected enter")
+
+
+# The 2017 course's common way of writing the functions, unlike the solution's (tf.maximum for leaky ReLU, label
+# smoothing, minimize under UPDATE_OPS), and a discriminator of tf.get_variable and a tf.Variable outside reuse.
+IN_2017_STYLE = {
+'model_inputs': '''
+    inputs_real = tf.placeholder(tf.float32, (None, image_width, image_height, image_channels), name='input_real')
+    inputs_z = tf.placeholder(tf.float32, (None, z_dim), name='input_z')
+    learning_rate = tf.placeholder(tf.float32, shape=[], name='learning_rate')
+    return inputs_real, inputs_z, learning_rate
+''',
+'discriminator': '''
+    alpha = 0.2
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x1 = tf.layers.conv2d(images, 64, 5, strides=2, padding='same')
+        relu1 = tf.maximum(alpha * x1, x1)
+        x2 = tf.layers.conv2d(relu1, 128, 5, strides=2, padding='same')
+        bn2 = tf.layers.batch_normalization(x2, training=True)
+        relu2 = tf.maximum(alpha * bn2, bn2)
+        x3 = tf.layers.conv2d(relu2, 256, 5, strides=2, padding='same')
+        bn3 = tf.layers.batch_normalization(x3, training=True)
+        relu3 = tf.maximum(alpha * bn3, bn3)
+        flat = tf.reshape(relu3, (-1, 4 * 4 * 256))
+        logits = tf.layers.dense(flat, 1)
+        out = tf.sigmoid(logits)
+    return out, logits
+''',
+'generator': '''
+    alpha = 0.2
+    with tf.variable_scope('generator', reuse=not is_train):
+        x1 = tf.layers.dense(z, 7 * 7 * 256)
+        x1 = tf.reshape(x1, (-1, 7, 7, 256))
+        x1 = tf.layers.batch_normalization(x1, training=is_train)
+        x1 = tf.maximum(alpha * x1, x1)
+        x2 = tf.layers.conv2d_transpose(x1, 128, 5, strides=2, padding='same')
+        x2 = tf.layers.batch_normalization(x2, training=is_train)
+        x2 = tf.maximum(alpha * x2, x2)
+        logits = tf.layers.conv2d_transpose(x2, out_channel_dim, 5, strides=2, padding='same')
+        out = tf.tanh(logits)
+    return out
+''',
+'model_loss': '''
+    smooth = 0.1
+    g_model = generator(input_z, out_channel_dim)
+    d_model_real, d_logits_real = discriminator(input_real)
+    d_model_fake, d_logits_fake = discriminator(g_model, reuse=True)
+    d_loss_real = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_real, labels=tf.ones_like(d_model_real) * (1 - smooth)))
+    d_loss_fake = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_fake, labels=tf.zeros_like(d_model_fake)))
+    g_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_fake, labels=tf.ones_like(d_model_fake)))
+    return d_loss_real + d_loss_fake, g_loss
+''',
+'model_opt': '''
+    t_vars = tf.trainable_variables()
+    d_vars = [var for var in t_vars if var.name.startswith('discriminator')]
+    g_vars = [var for var in t_vars if var.name.startswith('generator')]
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        d_train_opt = tf.train.AdamOptimizer(learning_rate, beta1=beta1).minimize(d_loss, var_list=d_vars)
+        g_train_opt = tf.train.AdamOptimizer(learning_rate, beta1=beta1).minimize(g_loss, var_list=g_vars)
+    return d_train_opt, g_train_opt
+''',
+}
+
+MANUAL_DISCRIMINATOR = {'discriminator': '''
+    with tf.variable_scope('discriminator', reuse=reuse):
+        channels = images.get_shape().as_list()[-1]
+        w1 = tf.get_variable('w1', [4, 4, channels, 32], initializer=tf.random_normal_initializer(stddev=0.02))
+        x = tf.nn.conv2d(images, w1, strides=[1, 2, 2, 1], padding='SAME')
+        x = tf.nn.leaky_relu(x, 0.2)
+        w2 = tf.get_variable('w2', [4, 4, 32, 64], initializer=tf.random_normal_initializer(stddev=0.02))
+        x = tf.nn.conv2d(x, w2, strides=[1, 2, 2, 1], padding='SAME')
+        x = tf.layers.batch_normalization(x, training=True)
+        x = tf.nn.leaky_relu(x, 0.2)
+        x = tf.reshape(x, (-1, 7 * 7 * 64))
+        w3 = tf.get_variable('w3', [7 * 7 * 64, 1])
+        b3 = tf.Variable(tf.zeros([1]), name='b3')
+        logits = tf.matmul(x, w3) + b3
+        keep = tf.nn.dropout(logits, rate=0.0)
+        return tf.sigmoid(keep), keep
+'''}
+
+
+def with_bodies(nb, bodies):
+    """nb with each function's body replaced (its signature, docstring and check kept)."""
+    for name, body in bodies.items():
+        cell = next(c for c in nb.cells if c.cell_type == 'code' and f'def {name}(' in c.source)
+        head, rest = cell.source.split(f'def {name}(', 1)
+        signature, after = rest.split('"""', 1)
+        docstring, tail = after.split('"""', 1)
+        checks = tail[tail.index('\n\n\n'):] if '\n\n\n' in tail else ''
+        cell.source = f'{head}def {name}({signature}"""{docstring}"""{body}{checks}'
+    return nb
+
+
+@pytest.mark.parametrize('bodies, failing', [(IN_2017_STYLE, {}), (MANUAL_DISCRIMINATOR, {'discriminator'})])
+def test_the_review_judges_a_hand_in_as_its_checks_do_in_the_learners_own_process(tmp_path, bodies, failing):
+    """Functions written otherwise than the solution: each line of the review is what the check says run beside
+    them in one process, as the learner runs it, message and all."""
+    import contextlib
+    import io
+
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    from facegen.notebooks import loader
+    path = write(tmp_path, with_bodies(solution_without_markers(), bodies))
+    functions = loader.notebook_functions(path)
+    lines = verdicts(review.review(path))
+    for name, check in review.MODEL_CHECKS:
+        args = (functions[name],) if check in ('test_model_inputs', 'test_model_loss') else (functions[name], tf)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                getattr(problem_unittests, check)(*args)
+            expected = ('PASS', '')
+        except AssertionError as error:
+            expected = ('FAIL', str(error))
+        assert lines[LINE[name]][:1] == expected[:1] and lines[LINE[name]][1].startswith(expected[1]), name
+        assert (expected[0] == 'FAIL') == (name in failing), name

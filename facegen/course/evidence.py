@@ -21,6 +21,7 @@ The events, in the order they happened ("function" is one of the notebook's func
     next {iterator} | stop {iterator}          it took the next item of an iterator the check gave it
     session {session} | run {session, fetches, feeds} | close {session}
                                                the learner's code opened a session, ran it, closed it
+    graph                                      the learner's code made another graph the default one
 A line is at most MAX_LINE bytes; a stream at most MAX_STREAM.
 """
 import base64
@@ -45,7 +46,7 @@ def parse(raw):
     """The event of one line, or None where the line is not one."""
     try:
         event = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser follows
         return None
     return event if isinstance(event, dict) and isinstance(event.get('kind'), str) else None
 

@@ -148,6 +148,9 @@ class Replay:
                     next(self.iterators[event['iterator']])
             elif kind == 'stop':
                 pass
+            elif kind == 'graph':
+                raise Mismatch(f'{name} opened a graph of its own (tf.Graph().as_default()), where the checks give it '
+                               'theirs: build in the default graph (the training cells open one around train)')
             elif kind == 'session':
                 self.sessions[event['session']] = self.tf.Session()
                 self.session_keys[id(self.sessions[event['session']])] = event['session']
@@ -357,7 +360,23 @@ class Replay:
         return cls(message)
 
 
-def judge(check, events, loaded, ended, problem_unittests, tf, function=None):
+@contextlib.contextmanager
+def sessions_with_a_deadline(tf, seconds):
+    """tf.Session, for the check's sessions and the ones played back: each run stopped after `seconds` (a graph
+    made to run for ever fails its check here instead of stopping the review)."""
+    real = tf.Session
+
+    class DeadlineSession(real):
+        def __init__(self, target='', graph=None, config=None):
+            config = config or tf.ConfigProto()
+            config.operation_timeout_in_ms = int(seconds * 1000)
+            super().__init__(target, graph, config)
+
+    with mock.patch.object(tf, 'Session', DeadlineSession):
+        yield
+
+
+def judge(check, events, loaded, ended, problem_unittests, tf, function=None, deadline_s=300):
     """
     One check on the evidence of the hand-in's functions
     :param check: Its name in problem_unittests (test_discriminator...)
@@ -365,13 +384,15 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None):
     :param loaded: The hand-in's `loaded` event
     :param ended: What to say if the evidence stops before the check does
     :param function: The function it checks (default: the check's name less test_)
+    :param deadline_s: How long one session run may take here
     :return: (the failure's message or None, [the warnings' messages])
     """
     from .recorder import TAKES_TF
     replay = Replay(events, tf, loaded, ended)
     proxy = replay.proxies[function or check.replace('test_', '', 1)]
     args = (proxy, tf) if check in TAKES_TF else (proxy,)
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()), \
+            sessions_with_a_deadline(tf, deadline_s):
         warnings.simplefilter('always', problem_unittests.StyleWarning)
         try:
             getattr(problem_unittests, check)(*args)

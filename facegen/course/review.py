@@ -18,6 +18,7 @@ import argparse
 import ast
 import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import threading
 import warnings
 from dataclasses import dataclass
 from glob import glob
@@ -83,11 +85,15 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
             if train and not _unset_hyperparameters(nb) else None
         if training:
             _prepare_data(data_dir)
+        # TensorFlow starts here while the hand-in's process runs: two processes, two cores.
+        starting = threading.Thread(target=importlib.import_module, args=('problem_unittests',), daemon=True)
+        starting.start()
         events, _ = sandbox.record(os.path.join(work, os.path.basename(path)), work,
                                    [check for _, check in MODEL_CHECKS], limits, training, data_dir)
+        starting.join()
         loaded = next((event for event in events if event['kind'] == 'loaded'), None)
         lines = [_notebook_line(path, loaded, events)]
-        checks = _check_lines(events, loaded)
+        checks = _check_lines(events, loaded, limits.check_s)
         failing = [function for function, line in checks if line.result == 'FAIL']
         lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
                           f'{", ".join(failing)} fail: see their lines' if failing else ''))
@@ -148,7 +154,7 @@ def evidence_of_checks(events):
     return {check: (items, why[0]) for check, (items, why) in found.items()}
 
 
-def _check_lines(events, loaded):
+def _check_lines(events, loaded, deadline_s):
     """[(function, Line)] for the five model functions and train in the course's order, each with its WARN lines."""
     from . import judge
     import problem_unittests
@@ -170,13 +176,13 @@ def _check_lines(events, loaded):
             ended = f'{check}({name}): {why}' if why else \
                 (f'the evidence of {check} stops before the check does: something in the hand-in changed the checks '
                  '(see the WARN lines)')
-            failure, warned = judge.judge(check, items, loaded, ended, problem_unittests, tf)
+            failure, warned = judge.judge(check, items, loaded, ended, problem_unittests, tf, deadline_s=deadline_s)
             causes = [other for other in BUILDS_ON.get(name, ()) if results[other].result == 'FAIL']
             if failure and causes and 'is not implemented yet' not in failure:
                 fail, them = ('fails', 'it') if len(causes) == 1 else ('fail', 'them')
                 # model_loss's labels are checked on stand-in networks: right there, only its networks fail it
                 alone = name == 'model_loss' and judge.judge('_test_model_loss_labels', items, loaded, ended,
-                                                             problem_unittests, tf, name)[0] is None
+                                                             problem_unittests, tf, name, deadline_s)[0] is None
                 failure = (f'fails only because {", ".join(causes)} {fail}: fix {them} first' if alone else
                            f'{failure} ({", ".join(causes)} {fail} too: fix {them} first)')
         results[name] = Line('FAIL' if failure else 'PASS', rubric, failure or '')
@@ -330,6 +336,8 @@ def main(argv=None):
     parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
     parser.add_argument('--output-dir', help="the hand-in's private folder (default: output/review/NAME with --train, "
                                              'else a temporary one)')
+    parser.add_argument('--train-steps', type=int, help='steps of each training with --train (default: MNIST 600, '
+                                                        'CelebA 300)')
     parser.add_argument('--json', metavar='PATH', help='also write the review as JSON there (one hand-in of a batch)')
     parser.add_argument('--quiet', action='store_true', help='print nothing (with --json)')
     sandbox.add_limit_options(parser)
@@ -339,7 +347,7 @@ def main(argv=None):
     say = (lambda *_, **__: None) if args.quiet else print
     say(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
     lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
-                   limits=sandbox.limits_from(args))
+                   steps=args.train_steps, limits=sandbox.limits_from(args))
     if args.json:
         with open(args.json + '.partial', 'w') as out:
             json.dump(result_of(args.notebook, lines), out, indent=1)
