@@ -190,6 +190,25 @@ def test_a_read_only_data_folder_is_used_and_caches_in_the_users_folder(tmp_path
     assert len(glob(str(user_cache / 'face-generation' / 'mnist-*' / '*.npy'))) == 1
 
 
+def test_a_read_only_data_folder_s_own_cache_is_read_where_it_is(tmp_path):
+    """A cache built in the folder before it became read-only (a teacher's shared data, the review's sandbox) is
+    read there: nothing is decoded again, nothing written elsewhere."""
+    data = tmp_path / 'data'
+    helper.download_extract('mnist', str(data), source='sample')
+    user_cache = tmp_path / 'user-cache'
+    env = {k: v for k, v in CHILD_ENV.items() if k != facegen.data.CACHE_ENV}
+    env['XDG_CACHE_HOME'] = str(user_cache)
+    [built] = run_children(READ_CHILD, [[data]], env=env)  # writable: the cache goes into data/mnist/.cache
+    assert built.returncode == 0 and glob(str(data / 'mnist' / '.cache' / '*.npy')), built.stderr[-2000:]
+
+    with read_only(data):
+        [result] = run_children(READ_CHILD, [[data]], env=env)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'SHAPE (300, 28, 28, 1)' in result.stdout and 'Caching' not in result.stdout
+    assert not user_cache.exists()
+
+
 def test_a_read_only_sample_of_the_old_order_is_used_as_it_is(tmp_path, capsys):
     from test_sample import old_order_sample
     data = tmp_path / 'data'

@@ -122,12 +122,12 @@ def broken_cells(nb, kind):
     ('does not parse', MODEL_LINES[1], r"^cell 16 does not parse \(line 12: expected ':'\): fix its Python$"),
     ('missing', MODEL_LINES[4], r"^no cell defines model_opt: put back the exercise's cell with `def model_opt\(`"),
     ('twice', MODEL_LINES[2], r'^generator is defined in cells 18 and 19: the later one wins in Jupyter; keep one$'),
-    ('never returns', MODEL_LINES[5], r'^test_train\(train\): it ran past its time limit \(20 s\) and was stopped: '
+    ('never returns', MODEL_LINES[5], r'^test_train\(train\): it ran past its time limit \(12 s\) and was stopped: '
                                       r'does a loop never end\?$'),
 ])
 def test_a_broken_hand_in_gets_a_fail_line_naming_the_cell_or_function(tmp_path, kind, rubric, message):
     lines = review.review(write(tmp_path, broken_cells(solution_without_markers(), kind)),
-                          limits=sandbox.Limits(check_s=20))
+                          limits=sandbox.Limits(check_s=12))
     result, found = results(lines)[rubric]
     assert result == 'FAIL' and re.search(message, found), found
     if kind == 'missing':

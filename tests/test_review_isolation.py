@@ -2,7 +2,6 @@
 from what its functions built, so nothing it prints, exits with or changes in its own process makes a PASS."""
 import contextlib
 import json
-import os
 import re
 import socket
 import threading
@@ -19,7 +18,7 @@ LINE = {'model_inputs': 'model_inputs is implemented correctly',
         'generator': 'generator is implemented correctly', 'model_loss': 'model_loss is implemented correctly',
         'model_opt': 'model_opt is implemented correctly',
         'train': 'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output'}
-SMALL = sandbox.Limits(check_s=40, memory_gb=8, processes=256, file_mb=64)
+SMALL = sandbox.Limits(check_s=20, memory_gb=8, processes=256, file_mb=64)
 needs_the_sandbox = pytest.mark.skipif(sandbox.bubblewrap()[0] is None, reason='bubblewrap cannot run here: '
                                        f'{sandbox.bubblewrap()[1]}')
 
@@ -121,7 +120,7 @@ raise RuntimeError('got ' + ', '.join(got))
                                                  "(reuse=True the second time), and the two losses from sigmoid "
                                                  "cross-entropy.")
     assert found[LINE['model_opt']][0] == 'FAIL'
-    assert found[LINE['train']][0] == 'FAIL' and 'ran past its time limit (40 s)' in found[LINE['train']][1]
+    assert found[LINE['train']][0] == 'FAIL' and 'ran past its time limit (20 s)' in found[LINE['train']][1]
     assert found['All the unit tests pass'][0] == 'FAIL' and not review.passed(lines)
     warned = [line.message for line in lines if line.rubric == 'Code to read before trusting this review']
     for expected in ('imports problem_unittests: the checks', 'os._exit: the end of the process',
@@ -298,3 +297,15 @@ def test_the_review_judges_a_hand_in_as_its_checks_do_in_the_learners_own_proces
             expected = ('FAIL', str(error))
         assert lines[LINE[name]][:1] == expected[:1] and lines[LINE[name]][1].startswith(expected[1]), name
         assert (expected[0] == 'FAIL') == (name in failing), name
+
+
+def test_without_bubblewrap_the_review_says_what_that_means_and_keeps_the_limits(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, 'bubblewrap', lambda: (None, 'bubblewrap is not installed (apt install bubblewrap)'))
+    nb = with_body_start(solution_without_markers(), 'train', 'sum(range(10 ** 15))')
+    lines = review.review(write(tmp_path, nb), limits=sandbox.Limits(check_s=12))
+    found = verdicts(lines)
+    assert 'ran past its time limit (12 s)' in found[LINE['train']][1]
+    assert found[LINE['generator']][0] == 'PASS'
+    [note] = [line for line in lines if line.rubric == 'Sandbox']
+    assert note.result == 'INFO' and note.message.startswith('the hand-ins run without a sandbox: bubblewrap is not '
+                                                             'installed') and 'network' in note.message

@@ -22,13 +22,11 @@ import os
 import signal
 import sys
 import warnings
-from glob import glob
 from unittest import mock
 
 import nbformat
 
 from . import evidence
-from ..data.registry import dataset_info
 from ..notebooks import loader as notebook_loader
 
 MISSING = object()
@@ -339,8 +337,9 @@ def train(namespace, chosen, dataset, title, data_dir, runs_dir, max_images, ste
     import tensorflow.compat.v1 as tf
 
     import helper
+    from .review import training_files
     source = helper.download_extract(dataset, data_dir)
-    files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
+    files = training_files(data_dir, dataset, max_images)
     data = helper.Dataset(dataset, files, seed=0)
     run = helper.TrainingRun(runs_dir, f'{title} ({source}), review', max_steps=steps, progress=None,
                              hyperparameters={**chosen, 'review': True})

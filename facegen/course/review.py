@@ -84,7 +84,7 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
         training = {'steps': [steps or default for _, _, default in TRAINING], 'max_images': max_images} \
             if train and not _unset_hyperparameters(nb) else None
         if training:
-            _prepare_data(data_dir)
+            _prepare_data(data_dir, max_images)
         # TensorFlow starts here while the hand-in's process runs: two processes, two cores.
         starting = threading.Thread(target=importlib.import_module, args=('problem_unittests',), daemon=True)
         starting.start()
@@ -242,11 +242,18 @@ def _hyperparameter_lines(nb):
     return [Line('PASS', rubric, shown)] + [Line('WARN', 'A hyperparameter to look at', text) for text in outside]
 
 
-def _prepare_data(data_dir):
-    """Download and extract the datasets here: the hand-in's process sees the data folder read-only, offline."""
+def _prepare_data(data_dir, max_images):
+    """Download and extract the datasets, and cache their images, here: the hand-in's process sees the data folder
+    read-only and offline, and reads the caches built in it."""
     import helper
     for dataset, _, _ in TRAINING:
         helper.download_extract(dataset, data_dir)
+        helper.Dataset(dataset, training_files(data_dir, dataset, max_images), seed=0)
+
+
+def training_files(data_dir, dataset, max_images):
+    """The images a review trains on: the first max_images of the dataset's, in order (all where None)."""
+    return sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
 
 
 def _training_lines(events, work, data_dir, steps, max_images):
@@ -273,7 +280,7 @@ def _training_lines(events, work, data_dir, steps, max_images):
             lines.append(Line('FAIL', f'Training on {title}', f'train kept no samples in {run_dir}: end it with '
                               'run.save_samples(images) (see the Train cell)'))
             continue
-        files = sorted(glob(os.path.join(data_dir, dataset_info(dataset).folder, '*.jpg')))[:max_images]
+        files = training_files(data_dir, dataset, max_images)
         data = helper.Dataset(dataset, files, seed=0)
         if dataset == 'mnist':
             labels = helper.mnist_labels(files)

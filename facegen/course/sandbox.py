@@ -5,7 +5,8 @@ evidence as it comes; at the wall-clock limit of the step it is in (loading the 
 the review kills it and starts a fresh one for the steps left. The child lowers its own limits (address space,
 file size, processes) before it reads the notebook. Inside bubblewrap (Debian's `bubblewrap`, Flatpak's sandbox)
 it has no network, sees the Python, this package's code, helper.py and problem_unittests.py read-only, the data
-folder read-only, and one private writable folder; not the solution, the teacher's files or other hand-ins. Where
+folder read-only (at its own path, so that the image caches the review built there are read), and one
+private writable folder; not the solution, the teacher's files or other hand-ins. Where
 bubblewrap cannot run (not installed, no user namespaces), the child runs without it, with the same limits, and the
 review says so. As root, Linux lets a process ignore the processes limit: the child then goes into a pids cgroup of
 its own where one can be made.
@@ -98,8 +99,8 @@ def _binds(work_dir, data_dir):
     code = [os.path.join(CHECKOUT, name) for name in ('facegen', 'helper.py', 'problem_unittests.py')]
     for path in {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), *map(os.path.realpath, code)}:
         args += ['--ro-bind', path, path]
-    if data_dir and os.path.isdir(data_dir):
-        args += ['--ro-bind', os.path.realpath(data_dir), f'{INSIDE}/data']
+    if data_dir and os.path.isdir(data_dir):  # where it is outside: its image caches are named after its path
+        args += ['--ro-bind', os.path.realpath(data_dir), os.path.realpath(data_dir)]
     return args + ['--bind', os.path.realpath(work_dir), INSIDE, '--dev', '/dev', '--proc', '/proc',
                    '--tmpfs', '/tmp', '--unshare-all', '--hostname', 'handin', '--die-with-parent',
                    '--new-session', '--chdir', INSIDE]
@@ -147,7 +148,7 @@ class Child:
                 '--evidence-fd', str(write_end), '--memory-gb', str(limits.memory_gb),
                 '--processes', str(limits.processes), '--file-mb', str(limits.file_mb), *recorder_args]
         if data_dir:
-            argv += ['--data-dir', f'{INSIDE}/data' if command else data_dir]
+            argv += ['--data-dir', os.path.realpath(data_dir)]
         if command:
             argv = [command, *_binds(work_dir, data_dir), '--clearenv',
                     *[part for name, value in _environment(inside).items() for part in ('--setenv', name, value)],

@@ -63,6 +63,11 @@ def load_image_cache(files, width, height, mode, crop_size, decode, workers=None
     folder = cache_folder(data_folder, cache_dir)
     name = f'{width}x{height}-{mode}-crop{crop_size}-{_fingerprint(files, width, height, mode, crop_size)}.npy'
     path = os.path.join(folder, name)
+    local = os.path.join(data_folder, CACHE_DIR_NAME, name)
+    if cache_dir is None and os.environ.get(CACHE_ENV) is None and path != local and os.path.exists(local):
+        cache = _open_checked(local, shape, say_why=False)  # a read-only data folder's own cache, read in place
+        if cache is not None:
+            return cache
     cache = _open_checked(path, shape)
     if cache is None:
         if os.path.dirname(folder) != data_folder:
