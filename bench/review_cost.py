@@ -3,10 +3,10 @@
 The in-process run is what the review did before its hand-ins ran apart (the notebook's functions loaded into the
 process that runs the checks, TensorFlow started once); the isolated one is `python -m facegen review`: a child
 in bubblewrap that records, and the checks judged again on the evidence. Each is a fresh process, interleaved,
-REPEATS times; the medians and the spread are printed with their ratio. With TRAIN=1, pass --train-steps to add
-the same review with training on the offline samples (once each), where the isolation is a smaller share.
+REPEATS times; the medians and the spread are printed with their ratio. --train (or --train-steps N) adds
+the same review with training on the data folder's data (once), where the isolation is a smaller share.
 
-    .venv/bin/python bench/review_cost.py [--repeats 3] [--train-steps 100]
+    .venv/bin/python bench/review_cost.py [--repeats 3] [--train | --train-steps 100]
 """
 import argparse
 import os
@@ -39,7 +39,8 @@ def timed(command):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--train-steps', type=int, help='also time a review with training of this many steps')
+    parser.add_argument('--train', action='store_true', help="also time a review with training (the review's steps)")
+    parser.add_argument('--train-steps', type=int, help='... of this many steps a dataset instead')
     args = parser.parse_args()
     from facegen.course import sandbox
     print(f'sandbox: {"bubblewrap" if sandbox.bubblewrap()[0] else sandbox.sandbox_note()}')
@@ -53,12 +54,13 @@ def main():
     extra = statistics.median(isolated) - statistics.median(in_process)
     print(f'isolation: +{extra:.1f} s, {statistics.median(isolated) / statistics.median(in_process):.2f}x the '
           'checks in-process')
-    if args.train_steps:
+    if args.train or args.train_steps:
+        steps = ['--train-steps', str(args.train_steps)] if args.train_steps else []
         with tempfile.TemporaryDirectory() as work:
             trained = timed([sys.executable, '-m', 'facegen', 'review', solution, '--quiet', '--train',
-                             '--output-dir', work, '--train-steps', str(args.train_steps)])
-        print(f'isolated review with training ({args.train_steps} steps a dataset): {trained:.1f} s; the isolation '
-              f'is {extra / trained:.1%} of it')
+                             '--output-dir', work, *steps])
+        print(f'isolated review with training ({args.train_steps or "600 + 300"} steps): {trained:.1f} s; the '
+              f'isolation is {extra / trained:.1%} of it')
 
 
 if __name__ == '__main__':
