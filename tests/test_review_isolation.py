@@ -2,6 +2,7 @@
 from what its functions built, so nothing it prints, exits with or changes in its own process makes a PASS."""
 import contextlib
 import json
+import os
 import re
 import socket
 import threading
@@ -83,7 +84,8 @@ got = []
 for attempt in (lambda: open({SOLUTION!r}).read()[:40],
                 lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5) and 'connected',
                 lambda: open({str(outside)!r}, 'w').write('written'),
-                lambda: os.remove({str(teacher_file)!r})):
+                lambda: os.remove({str(teacher_file)!r}),
+                lambda: open('large.bin', 'wb').write(bytes(100 * 2 ** 20))):  # its own folder, past the file size
     try:
         got.append(repr(attempt()))
     except Exception as error:
@@ -106,7 +108,8 @@ raise RuntimeError('got ' + ', '.join(got))
     model_inputs = found[LINE['model_inputs']]
     assert model_inputs[0] == 'FAIL'
     assert re.search(r"got FileNotFoundError, (OSError|ConnectionRefusedError|PermissionError), "
-                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError", model_inputs[1]), model_inputs
+                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError, OSError$", model_inputs[1]), \
+        model_inputs
     assert not accepted, 'the hand-in reached a server on this machine'
     assert not outside.exists() and teacher_file.read_text() == 'kept'
     assert 'Face Generation' not in model_inputs[1] and '"cells"' not in model_inputs[1]
@@ -128,6 +131,18 @@ raise RuntimeError('got ' + ', '.join(got))
                      'imports socket: the network', 'open() of a path that may lie outside its folder'):
         assert any(expected in message for message in warned), (expected, warned)
     assert not [line for line in lines if line.rubric == 'Sandbox'], 'the sandbox ran'
+    assert not recorders_running(), 'what the fork bomb started ended with the review'
+
+
+def recorders_running():
+    """The processes of this machine that run a hand-in's recorder."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        with contextlib.suppress(OSError):
+            with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+                if b'facegen.course.recorder' in cmdline.read():
+                    found.append(pid)
+    return found
 
 
 @needs_the_sandbox

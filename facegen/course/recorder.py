@@ -46,16 +46,16 @@ class Recording:
         self.runners = []  # who runs now, innermost last: 'learner' or 'check'
         self.mark = None  # the graph, its operations, collections and watched calls at the last event
         self.keys, self.kept = {}, []
-        self.replaced = {}
+        self.replaced, self.forked = {}, False
 
     def write(self, kind, **fields):
-        if self.stream is not None:
-            self.stream.write(evidence.line(kind, **fields))
-            self.stream.flush()
+        if self.forked:
+            os._exit(0)  # a copy of this process the learner's code forked, back in the checks: it has no say
+        self.stream.write(evidence.line(kind, **fields))
+        self.stream.flush()
 
-    def silence(self):
-        """In a process the learner's code forked: its copy of the checks' evidence is not the evidence."""
-        self.stream = None
+    def fork_made(self):
+        self.forked = True
 
     def key_of(self, value):
         if id(value) not in self.keys:
@@ -388,7 +388,7 @@ def main(argv=None):
     nb = nbformat.read(args.notebook, as_version=4)
     namespace, problems, broken_cells = load(nb)
     recording = Recording(stream, tf, namespace)
-    os.register_at_fork(after_in_child=recording.silence)
+    os.register_at_fork(after_in_child=recording.fork_made)
     defined = [name for name in notebook_loader.FUNCTIONS if callable(namespace.get(name))]
     recording.write('loaded', problems=problems, broken_cells=broken_cells,
                     functions={name: signature(namespace[name]) for name in defined},

@@ -85,15 +85,16 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
             if train and not _unset_hyperparameters(nb) else None
         if training:
             _prepare_data(data_dir, max_images)
-        # TensorFlow starts here while the hand-in's process runs: two processes, two cores.
+        # TensorFlow starts here while the hand-in's process starts, and each check is judged here while it runs the
+        # next: two processes, two cores.
         starting = threading.Thread(target=importlib.import_module, args=('problem_unittests',), daemon=True)
         starting.start()
-        events, _ = sandbox.record(os.path.join(work, os.path.basename(path)), work,
-                                   [check for _, check in MODEL_CHECKS], limits, training, data_dir)
+        evidence = Evidence(sandbox.recorded(os.path.join(work, os.path.basename(path)), work,
+                                             [check for _, check in MODEL_CHECKS], limits, training, data_dir))
+        lines = [_notebook_line(path, evidence)]
         starting.join()
-        loaded = next((event for event in events if event['kind'] == 'loaded'), None)
-        lines = [_notebook_line(path, loaded, events)]
-        checks = _check_lines(events, loaded, limits.check_s)
+        checks = _check_lines(evidence, limits.check_s)
+        events = evidence.rest()  # the hand-in's process to its end (with TRAIN=1, its training)
         failing = [function for function, line in checks if line.result == 'FAIL']
         lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
                           f'{", ".join(failing)} fail: see their lines' if failing else ''))
@@ -127,9 +128,59 @@ def _unset_hyperparameters(nb):
             if not isinstance(value, (int, float)) or isinstance(value, bool)] or len(hyperparameters(nb)) < 2
 
 
-def _notebook_line(path, loaded, events):
+class Evidence:
+    """The hand-in's evidence, read as far as a question about it needs: what its cells loaded, one check's events."""
+
+    def __init__(self, stream):
+        self.stream, self.events, self.ended = stream, [], False
+        self.checks, self.why, self.done, self.current = {}, {}, set(), None
+
+    def _read_one(self):
+        if self.ended:
+            return False
+        event = next(self.stream, None)
+        if event is None:
+            self.ended = True
+            return False
+        self.events.append(event)
+        kind = event['kind']
+        if kind == 'check':
+            self.current = str(event.get('name'))
+            self.checks[self.current] = []
+        elif kind == 'check_end':
+            self.done.add(self.current)
+            self.current = None
+        elif kind == 'ended':
+            self.why[event.get('step')] = event.get('why')
+            self.done.add(event.get('step'))
+            self.current = None
+        elif self.current is not None:
+            self.checks[self.current].append(event)
+        return True
+
+    def loaded(self):
+        """The `loaded` event, or None where the cells could not be loaded."""
+        while not any(event['kind'] in ('loaded', 'ended') for event in self.events[:2]) and self._read_one():
+            pass
+        return next((event for event in self.events[:2] if event['kind'] == 'loaded'), None)
+
+    def check(self, name):
+        """(a check's events, what to say where they stop before the check does, None if they do not)."""
+        while name not in self.done and self._read_one():
+            pass
+        return self.checks.get(name, []), self.why.get(name)
+
+    def rest(self):
+        while self._read_one():
+            pass
+        return self.events
+
+
+def _notebook_line(path, evidence):
+    loaded = evidence.loaded()
     if loaded is None:
-        ended = next((event['why'] for event in events if event['kind'] == 'ended'), 'it wrote no evidence')
+        ended = next((event['why'] for event in evidence.rest() if event['kind'] == 'ended'),
+                     'it wrote no evidence')
         return Line('FAIL', 'The notebook is there', f'its cells could not be loaded: {ended}')
     if loaded['broken_cells']:
         return Line('FAIL', 'The notebook is there', '; '.join(loaded['broken_cells']))
@@ -138,28 +189,13 @@ def _notebook_line(path, loaded, events):
                 f'(no HTML copy {os.path.basename(html)} beside it: the course asks for one, File > Download as)')
 
 
-def evidence_of_checks(events):
-    """{check: (its events, what to say if they stop before the check does)}."""
-    found, current = {}, None
-    for event in events:
-        kind = event['kind']
-        if kind == 'check':
-            current = found.setdefault(str(event.get('name')), ([], [None]))
-        elif kind == 'check_end':
-            current = None
-        elif kind == 'ended' and event.get('step') in found:
-            found[event['step']][1][0] = event['why']
-        elif current is not None:
-            current[0].append(event)
-    return {check: (items, why[0]) for check, (items, why) in found.items()}
-
-
-def _check_lines(events, loaded, deadline_s):
-    """[(function, Line)] for the five model functions and train in the course's order, each with its WARN lines."""
+def _check_lines(evidence, deadline_s):
+    """[(function, Line)] for the five model functions and train in the course's order, each with its WARN lines,
+    each judged as soon as the hand-in's process is done with its check."""
     from . import judge
     import problem_unittests
     import tensorflow.compat.v1 as tf
-    evidence = evidence_of_checks(events)
+    loaded = evidence.loaded()
     results, rows = {}, []
     for name, check in MODEL_CHECKS:
         rubric = f'{name} is implemented correctly' if name != 'train' else \
@@ -172,7 +208,7 @@ def _check_lines(events, loaded, deadline_s):
         if failure is None and name not in loaded['functions']:
             failure = f'no cell defines {name} as a function'
         elif failure is None:
-            items, why = evidence.get(check, ([], None))
+            items, why = evidence.check(check)
             ended = f'{check}({name}): {why}' if why else \
                 (f'the evidence of {check} stops before the check does: something in the hand-in changed the checks '
                  '(see the WARN lines)')

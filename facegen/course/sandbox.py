@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -139,7 +140,7 @@ class Child:
     """One run of the recorder on a hand-in, its evidence read as it comes, killed at its steps' time limits."""
 
     def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None):
-        self.limits, self.events, self.step, self.started = limits, [], 'loading the cells', time.monotonic()
+        self.limits, self.step, self.started = limits, 'loading the cells', time.monotonic()
         self.unreadable = False
         read_end, write_end = os.pipe()
         command, _ = bubblewrap()
@@ -166,10 +167,13 @@ class Child:
                                         env=None if command else {**os.environ, **_environment(inside)},
                                         preexec_fn=enter_cgroup)
         os.close(write_end)
+        self.arrived = queue.Queue()
         self.reader = threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'),), daemon=True)
         self.reader.start()
+        self.ending = None
 
     def _read(self, stream):
+        """Each event into self.arrived as it comes (the step it starts timed from then), None at the end."""
         size = 0
         for raw in stream:
             size += len(raw)
@@ -179,32 +183,36 @@ class Child:
                 break
             if event['kind'] in ('check', 'training'):
                 self.step, self.started = event.get('name') or f"training {event.get('dataset')}", time.monotonic()
-            self.events.append(event)
+            self.arrived.put(event)
         stream.close()
+        self.arrived.put(None)
 
-    def wait(self):
-        """Wait for the child to finish or be killed; None when it finished, else its Ending."""
-        killed = None
-        while self.process.poll() is None:
-            limit = self.limits.of(self.step)
-            if time.monotonic() - self.started > limit:
-                killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a loop '
-                                           'never end?')
-                self._kill()
+    def events(self):
+        """The events as they come, until the child ends or is killed at its step's time limit; then self.ending
+        is None where it finished, else its Ending."""
+        killed, last = None, None
+        while True:
+            try:
+                event = self.arrived.get(timeout=0.1)
+            except queue.Empty:
+                limit = self.limits.of(self.step)
+                if killed is None and time.monotonic() - self.started > limit:
+                    killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a '
+                                               'loop never end?')
+                    self._kill()
+                continue
+            if event is None:
                 break
-            time.sleep(0.1)
+            last = event
+            yield event
         self.process.wait()
         self._kill()  # what it forked and left behind (bubblewrap's own sandbox ends with it anyway)
-        self.reader.join(timeout=10)
         self.log.close()
         if self.cgroup:
             with contextlib.suppress(OSError):
                 os.rmdir(self.cgroup)
-        if killed:
-            return killed
-        if self.events and self.events[-1]['kind'] == 'done':
-            return None
-        return Ending(self.step, self._why())
+        finished = last is not None and last['kind'] == 'done'
+        self.ending = killed or (None if finished else Ending(self.step, self._why()))
 
     def _kill(self):
         with contextlib.suppress(ProcessLookupError):
@@ -224,17 +232,16 @@ class Child:
                 'exit a process?')
 
 
-def record(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
+def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
     """
-    The evidence of a hand-in: its cells loaded and each check run in the child, a fresh child for the steps left
-    after one that crashed or ran past its time
+    The evidence of a hand-in, as it comes: its cells loaded and each check run in the child, a fresh child for the
+    steps left after one that crashed or ran past its time (an `ended` event says which and why)
     :param notebook: The hand-in, copied into work_dir
     :param work_dir: Its private folder (the runs of --train go to work_dir/runs)
     :param steps: The checks, in order
     :param train: None, or {'max_images': N, 'steps': (MNIST, CelebA)} to train too
-    :return: (the events, [Ending] of each step that did not finish)
     """
-    events, endings, checks, datasets = [], [], list(steps), ['mnist', 'celeba'] if train else []
+    checks, datasets, loaded = list(steps), ['mnist', 'celeba'] if train else [], False
     while True:
         args = ['--checks', ','.join(checks)]
         if datasets:
@@ -242,14 +249,16 @@ def record(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
                      '--steps', *map(str, train['steps'])] + (['--max-images', str(train['max_images'])]
                                                               if train.get('max_images') else [])
         child = Child(notebook, work_dir, limits, args, data_dir if datasets else None)
-        ending = child.wait()
-        events += [event for event in child.events if event['kind'] != 'loaded' or not events]
+        for event in child.events():
+            if event['kind'] != 'loaded' or not loaded:
+                loaded = loaded or event['kind'] == 'loaded'
+                yield event
+        ending = child.ending
         if ending is None:
-            return events, endings
-        endings.append(ending)
-        events.append({'kind': 'ended', 'step': ending.step, 'why': ending.why})
+            return
+        yield {'kind': 'ended', 'step': ending.step, 'why': ending.why}
         if ending.step == 'loading the cells':
-            return events, endings
+            return
         if ending.step in checks:
             checks = checks[checks.index(ending.step) + 1:]
         else:
@@ -257,4 +266,4 @@ def record(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
             dataset = ending.step.split()[-1]
             datasets = datasets[datasets.index(dataset) + 1:] if dataset in datasets else []
         if not checks and not datasets:
-            return events, endings
+            return
