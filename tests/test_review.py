@@ -170,14 +170,15 @@ def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge_with_their_s
 
 
 def test_each_training_trains_with_the_constants_its_cell_sets(monkeypatch):
-    """The solution's CelebA cell turns the gradient penalty off (R1_WEIGHT = 0.0): the review's faces train so too."""
+    """The solution's CelebA cell turns the gradient penalty off (R1_WEIGHT = 0.0): the review's faces train so too,
+    with the learner's train itself."""
     from facegen.course import recorder
     nb = nbformat.read(exercise.SOLUTION, as_version=4)
     assert review.training_cell_constants(nb) == {'mnist': {'R1_WEIGHT': 1.0}, 'celeba': {'R1_WEIGHT': 0.0}}
     seen, written = [], []
 
     def recording_train(namespace, chosen, dataset, *rest):
-        seen.append((dataset, namespace['R1_WEIGHT'], chosen['batch_size']))
+        seen.append((dataset, namespace['R1_WEIGHT'], chosen['batch_size'], namespace['train']))
         raise RuntimeError('recorded')
 
     class Written:
@@ -185,8 +186,12 @@ def test_each_training_trains_with_the_constants_its_cell_sets(monkeypatch):
             written.append((kind, fields.get('error', {}).get('message')))
 
         error = staticmethod(recorder.Recording.error)
+    def learners_train(*args):
+        pass
     monkeypatch.setattr(recorder, 'train', recording_train)
-    recorder.record_training(Written(), {'R1_WEIGHT': 1.0}, nb, ['mnist', 'celeba'], 'data', 'runs', None,
+    namespace = {'R1_WEIGHT': 1.0, 'train': recorder.Recorder(Written(), 'train', learners_train)}
+    recorder.record_training(Written(), namespace, nb, ['mnist', 'celeba'], 'data', 'runs', None,
                              {'mnist': 3, 'celeba': 3})
-    assert seen == [('mnist', 1.0, 64), ('celeba', 0.0, 32)]
+    # the learner's own train: a training's every session run is not evidence (its samples are judged)
+    assert seen == [('mnist', 1.0, 64, learners_train), ('celeba', 0.0, 32, learners_train)]
     assert written == [('training', None), ('training_end', 'recorded')] * 2

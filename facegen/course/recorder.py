@@ -317,6 +317,9 @@ def record_training(recording, namespace, nb, datasets, data_dir, runs_dir, max_
     """Train the learner's train on each dataset as its training cell would, into a run of runs_dir/DATASET."""
     from . import review
     chosen, constants = review.hyperparameters(nb), review.training_cell_constants(nb)
+    for name, value in list(namespace.items()):  # training is judged by its samples, not by evidence of its calls
+        if isinstance(value, Recorder):
+            namespace[name] = value.__wrapped__
     for dataset, title in [(dataset, title) for dataset, title in TRAINING if dataset in datasets]:
         recording.write('training', dataset=dataset)
         namespace.update(constants.get(dataset, {}))  # as the training cell sets them before it trains
