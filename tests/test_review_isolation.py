@@ -324,3 +324,20 @@ def test_without_bubblewrap_the_review_says_what_that_means_and_keeps_the_limits
     [note] = [line for line in lines if line.rubric == 'Sandbox']
     assert note.result == 'INFO' and note.message.startswith('the hand-ins run without a sandbox: bubblewrap is not '
                                                              'installed') and 'network' in note.message
+
+
+def test_the_sandbox_makes_its_private_tmp_before_binding_a_project_or_python_that_lies_under_tmp(tmp_path):
+    """bubblewrap mounts in order: a /tmp made after the binds would hide a checkout or a venv in /tmp."""
+    args = sandbox._binds(str(tmp_path), str(tmp_path))
+    assert args.index('--tmpfs') < min(index for index, arg in enumerate(args) if arg in ('--ro-bind', '--bind'))
+
+
+@needs_the_sandbox
+def test_a_hand_in_whose_process_cannot_start_says_what_it_printed_last(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, '_environment', lambda inside: {'PATH': '/nowhere', 'PYTHONPATH': '/nowhere',
+                                                                 'PYTHONHOME': '/nowhere'})
+    lines = review.review(write(tmp_path, solution_without_markers()), limits=SMALL)
+    found = verdicts(lines)
+    assert found['The notebook is there'][0] == 'FAIL'
+    assert re.search(r"its cells could not be loaded: its process ended \(exit status \d+\).*the last line of its "
+                     r"output.log: '.+'", found['The notebook is there'][1]), found['The notebook is there']

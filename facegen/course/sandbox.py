@@ -88,9 +88,9 @@ def sandbox_note():
 
 
 def _binds(work_dir, data_dir):
-    """bubblewrap's arguments: the system, Python and this project's code read-only; data read-only; the private
-    folder writable; nothing else."""
-    args = []
+    """bubblewrap's arguments: a private /tmp first (a project or a Python under /tmp is bound over it), the system,
+    Python and this project's code read-only; data read-only; the private folder writable; nothing else."""
+    args = ['--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp']
     for path in ('/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc/ld.so.cache', '/etc/fonts',
                  '/etc/localtime'):
         if os.path.islink(path):
@@ -102,9 +102,8 @@ def _binds(work_dir, data_dir):
         args += ['--ro-bind', path, path]
     if data_dir and os.path.isdir(data_dir):  # where it is outside: its image caches are named after its path
         args += ['--ro-bind', os.path.realpath(data_dir), os.path.realpath(data_dir)]
-    return args + ['--bind', os.path.realpath(work_dir), INSIDE, '--dev', '/dev', '--proc', '/proc',
-                   '--tmpfs', '/tmp', '--unshare-all', '--hostname', 'handin', '--die-with-parent',
-                   '--new-session', '--chdir', INSIDE]
+    return args + ['--bind', os.path.realpath(work_dir), INSIDE, '--unshare-all', '--hostname', 'handin',
+                   '--die-with-parent', '--new-session', '--chdir', INSIDE]
 
 
 def _environment(inside):
@@ -228,8 +227,17 @@ class Child:
             memory = f': out of memory? (the limit is {self.limits.memory_gb:g} GB)' if name in ('SIGABRT', 'SIGKILL',
                                                                                               'SIGSEGV') else ''
             return f'its process was killed by {name}{memory}'
-        return (f'its process ended (exit status {code}) before the check did: does the notebook call os._exit or '
-                'exit a process?')
+        why = (f'its process ended (exit status {code}) before the check did: does the notebook call os._exit or '
+               'exit a process?')
+        if self.step == 'loading the cells':  # it may not have started at all: what it said last tells
+            why += f' (the last line of its output.log: {self._last_line()!r})'
+        return why
+
+    def _last_line(self):
+        with open(self.log.name, 'rb') as log:
+            log.seek(max(0, os.path.getsize(self.log.name) - 2000))
+            lines = [line.strip() for line in log.read().decode(errors='replace').splitlines() if line.strip()]
+        return lines[-1][:200] if lines else ''
 
 
 def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
