@@ -100,7 +100,9 @@ raise RuntimeError('got ' + ', '.join(got))
                                       '        setattr(problem_unittests, name, lambda *args, **kwargs: None)')
     cell = next(c for c in nb.cells if 'def model_loss(' in c.source)
     cell.source = re.sub(r'\n    return d_loss, g_loss', '\n    return None, None', cell.source)
-    with_body_start(nb, 'model_opt', 'import os\nwhile True:\n    os.fork()')  # a fork bomb
+    # A fork bomb, where the processes limit holds (as root, only in a pids cgroup: the review says so otherwise)
+    with_body_start(nb, 'model_opt', 'import os\nwhile True:\n    os.fork()' if sandbox.processes_limited() else
+                    'raise RuntimeError("no fork bomb where nothing limits it")')
     with_body_start(nb, 'train', 'sum(range(10 ** 15))')  # a loop inside one C call
     lines = review.review(write(tmp_path, nb), limits=SMALL)
     found = verdicts(lines)
@@ -127,10 +129,11 @@ raise RuntimeError('got ' + ', '.join(got))
     assert found['All the unit tests pass'][0] == 'FAIL' and not review.passed(lines)
     warned = [line.message for line in lines if line.rubric == 'Code to read before trusting this review']
     for expected in ('imports problem_unittests: the checks', 'os._exit: the end of the process',
-                     'setattr(): another object', 'os.fork: a new process', 'os.remove: files',
-                     'imports socket: the network', 'open() of a path that may lie outside its folder'):
+                     'setattr(): another object', 'os.remove: files', 'imports socket: the network',
+                     'open() of a path that may lie outside its folder',
+                     *(['os.fork: a new process'] if sandbox.processes_limited() else [])):
         assert any(expected in message for message in warned), (expected, warned)
-    assert not [line for line in lines if line.rubric == 'Sandbox'], 'the sandbox ran'
+    assert not [line for line in lines if line.rubric == 'Sandbox'] or not sandbox.processes_limited()
     assert not recorders_running(), 'what the fork bomb started ended with the review'
 
 
@@ -341,3 +344,12 @@ def test_a_hand_in_whose_process_cannot_start_says_what_it_printed_last(tmp_path
     assert found['The notebook is there'][0] == 'FAIL'
     assert re.search(r"its cells could not be loaded: its process ended \(exit status \d+\).*the last line of its "
                      r"output.log: '.+'", found['The notebook is there'][1]), found['The notebook is there']
+
+
+def test_as_root_without_a_pids_cgroup_the_review_says_the_processes_limit_does_not_hold(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, 'PIDS_CGROUPS', (str(tmp_path / 'none'),))
+    monkeypatch.setattr(sandbox.os, 'geteuid', lambda: 0)
+    assert not sandbox.processes_limited()
+    assert 'As root, the processes limit does not hold' in sandbox.sandbox_note()
+    monkeypatch.setattr(sandbox.os, 'geteuid', lambda: 1000)
+    assert sandbox.processes_limited()

@@ -78,13 +78,22 @@ def bubblewrap():
 
 
 def sandbox_note():
-    """None where the hand-ins run in the sandbox, else what running without it means."""
+    """None where the hand-ins run in the sandbox with every limit, else what running without them means."""
     command, why = bubblewrap()
+    unlimited = '' if processes_limited() else (
+        ' As root, the processes limit does not hold (Linux exempts root and no pids cgroup can be made here): '
+        'review as an ordinary user')
     if command:
-        return None
+        return unlimited.strip() or None
     return (f'the hand-ins run without a sandbox: {why}. Each still runs in its own process, killed at its time '
             'limit, with its memory, processes and file size limited, but it can read and write what you can and '
-            'open network connections')
+            'open network connections.' + unlimited)
+
+
+def processes_limited():
+    """Whether a hand-in's processes limit holds here: always for an ordinary user, for root in a pids cgroup."""
+    return os.geteuid() != 0 or any(os.path.isfile(os.path.join(root, 'cgroup.procs')) and
+                                    os.access(root, os.W_OK) for root in PIDS_CGROUPS)
 
 
 def _binds(work_dir, data_dir):
