@@ -139,7 +139,8 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
                          result_of(os.path.join(folder, learner), [Line('FAIL', 'The notebook is there', why)]))
     waiting = {learner: notebook for learner, notebook in found.items()
                if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json'))}
-    print(f'{len(found)} hand-ins in {handins}' + (f', {len(odd)} entries that are not one' if odd else '') +
+    print(f'{len(found)} hand-ins in {handins}' + (f', {len(odd)} ' + ('entry that is' if len(odd) == 1 else
+                                                                      'entries that are') + ' not one' if odd else '') +
           (f'; {len(found) - len(waiting)} reviewed before, {len(waiting)} to review' if len(waiting) < len(found)
            else '') + f' ({jobs} at a time)', flush=True)
     note = sandbox.sandbox_note()
