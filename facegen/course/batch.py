@@ -87,8 +87,9 @@ def unpack(archive, into):
             zipped.extractall(into + '.partial')
             os.replace(into + '.partial', into)  # whole or not at all
     entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
-    if len(entries) == 1 and os.path.isdir(os.path.join(into, entries[0])) and learners(os.path.join(into, entries[0]))[0]:
-        return os.path.join(into, entries[0])
+    wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
+    if wrapped and os.path.isdir(wrapped) and learners(wrapped)[0]:
+        return wrapped
     return into
 
 
