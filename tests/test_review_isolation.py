@@ -353,3 +353,11 @@ def test_as_root_without_a_pids_cgroup_the_review_says_the_processes_limit_does_
     assert 'As root, the processes limit does not hold' in sandbox.sandbox_note()
     monkeypatch.setattr(sandbox.os, 'geteuid', lambda: 1000)
     assert sandbox.processes_limited()
+
+
+def test_where_hand_ins_cannot_run_apart_the_review_says_so_before_starting(monkeypatch, capsys, tmp_path):
+    from facegen.course import batch
+    monkeypatch.setattr(sandbox.os, 'name', 'nt')
+    assert review.main([SOLUTION]) == 2
+    assert batch.main(['--handins', str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count('Not here: the review runs each hand-in in a process of its own') == 2

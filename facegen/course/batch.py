@@ -229,6 +229,9 @@ def main(argv=None):
     parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
     sandbox.add_limit_options(parser)
     args = parser.parse_args(argv)
+    if sandbox.unsupported():
+        print(f'Not here: {sandbox.unsupported()}.', file=sys.stderr)
+        return 2
     if not os.path.exists(args.handins):
         print(f'{args.handins} is not there: give the folder or the zip of the hand-ins (HANDINS=...)',
               file=sys.stderr)

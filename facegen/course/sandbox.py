@@ -77,6 +77,14 @@ def bubblewrap():
     return found, None
 
 
+def unsupported():
+    """Why hand-ins cannot be reviewed on this system (None where they can): the child needs POSIX processes."""
+    if os.name != 'posix':
+        return ('the review runs each hand-in in a process of its own with POSIX limits, which Windows does not '
+                'have: review on Linux (WSL works), or in a Linux container')
+    return None
+
+
 def sandbox_note():
     """None where the hand-ins run in the sandbox with every limit, else what running without them means."""
     command, why = bubblewrap()
