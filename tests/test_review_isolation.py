@@ -193,6 +193,12 @@ def test_evidence_that_does_not_follow_the_checks_fails_them():
                 'kwargs': {'dict': []}}]
     failure, _ = judge.judge('test_model_inputs', claimed, loaded, 'STOPPED', problem_unittests, tf)
     assert 'called model_inputs with other arguments than the check' in failure
+    calls_what_is_not_there = claimed[:0] + [{'kind': 'enter', 'function': 'model_inputs',
+                                              'args': {'tuple': [28, 28, 3, 100]}, 'kwargs': {'dict': []}},
+                                             {'kind': 'enter', 'function': 'nowhere', 'args': {'tuple': []},
+                                              'kwargs': {'dict': []}}]
+    failure, _ = judge.judge('test_model_inputs', calls_what_is_not_there, loaded, 'STOPPED', problem_unittests, tf)
+    assert failure.startswith("the hand-in's process called 'nowhere', none of the notebook's functions")
     passed_claim = [{'kind': 'check_end'}]
     failure, _ = judge.judge('test_model_inputs', passed_claim, loaded, 'STOPPED', problem_unittests, tf)
     assert failure.startswith("the hand-in's process did 'check_end' where the check expected enter")
@@ -361,3 +367,26 @@ def test_where_hand_ins_cannot_run_apart_the_review_says_so_before_starting(monk
     assert review.main([SOLUTION]) == 2
     assert batch.main(['--handins', str(tmp_path)]) == 2
     assert capsys.readouterr().err.count('Not here: the review runs each hand-in in a process of its own') == 2
+
+
+def test_a_hand_in_that_writes_its_own_steps_to_the_evidence_is_still_stopped_in_time(tmp_path):
+    """Each step's time starts at its `check` event, which the hand-in's code can write too: a loop that writes one
+    every second is stopped all the same, at the sum of its steps' limits."""
+    import time
+    nb = with_body_start(solution_without_markers(), 'train', """
+import os, time
+while True:
+    for fd in range(3, 30):
+        try:
+            os.write(fd, b'{"kind": "check", "name": "test_train"}\\n')
+        except OSError:
+            pass
+    time.sleep(1)
+""")
+    path = write(tmp_path, nb)
+    start = time.monotonic()
+    events = list(sandbox.recorded(path, str(tmp_path), ['test_train'], sandbox.Limits(check_s=10)))
+    assert time.monotonic() - start < 10 * 2 + 10
+    assert events[-1] == {'kind': 'ended', 'step': 'test_train', 'why': 'it ran past its time limit (10 s) and was '
+                                                                        'stopped: does a loop never end?'}
+    assert sum(event == {'kind': 'check', 'name': 'test_train'} for event in events) > 2, 'it wrote its steps'

@@ -8,7 +8,6 @@ those calls as it would have judged the function itself: it runs the graph in it
 variables, counts the calls. Evidence that does not follow the check's own calls, in order and with the same
 arguments, fails the check (Mismatch): the hand-in's process stopped, or something in it changed the checks.
 """
-import base64
 import contextlib
 import inspect
 import io
@@ -134,7 +133,10 @@ class Replay:
                     with contextlib.suppress(Exception):
                         watched(*self.decode(event['args']), **self.decode(event['kwargs']))
             elif kind == 'enter':
-                self.position -= 1
+                if event.get('function') not in self.proxies:
+                    raise Mismatch(f"the hand-in's process called {event.get('function')!r}, none of the notebook's "
+                                   'functions: something in it changed the checks (see the WARN lines)')
+                self.position -= 1  # the call reads its own `enter`
                 try:
                     self.proxies[event['function']](*self.decode(event['args']), **self.decode(event['kwargs']))
                 except Mismatch:
@@ -181,9 +183,10 @@ class Replay:
             return [value]
         if isinstance(value, list):
             return [name for item in value for name in cls.names_in(item)]
-        if isinstance(value, dict) and len(value) == 1 and ('tuple' in value or 'dict' in value):
-            return cls.names_in([part for item in next(iter(value.values())) for part in
-                                 (item if isinstance(item, list) and 'dict' in value else [item])])
+        if isinstance(value, dict) and list(value) == ['tuple']:
+            return cls.names_in(value['tuple'])
+        if isinstance(value, dict) and list(value) == ['dict']:
+            return cls.names_in([part for pair in value['dict'] for part in pair])
         return []
 
     def call_check(self, event):
@@ -214,7 +217,7 @@ class Replay:
         """Add what a learner's function made to the check's graph, less what reaches outside the graph (a Saver's
         SaveV2, a ReadFile) and all that depends on it."""
         graph = self.in_graph()
-        made = self.tf.GraphDef.FromString(base64.b64decode(event['nodes']))
+        made = evidence.proto_from(event['nodes'], self.tf.GraphDef)
         self.dropped.update({node.name: node.op for node in made.node if DENIED.search(node.op)})
         spreading = True
         while spreading:  # what depends on a dropped operation goes with it, named by the operation's type
@@ -249,13 +252,10 @@ class Replay:
                                         else self.decode(item))
 
     @staticmethod
-    def source(node, among=None):
+    def source(node, among):
         """The first input of node (data or control) among the given names, else None."""
-        for source in node.input:
-            name = source.lstrip('^').split(':')[0]
-            if among is not None and name in among:
-                return name
-        return None
+        return next((name for name in (source.lstrip('^').split(':')[0] for source in node.input) if name in among),
+                    None)
 
     def in_graph(self):
         """The check's graph now; its variables and names start afresh with each graph a check makes."""
@@ -266,7 +266,7 @@ class Replay:
 
     def variable(self, text):
         from tensorflow.core.framework import variable_pb2
-        definition = variable_pb2.VariableDef.FromString(base64.b64decode(text))
+        definition = evidence.proto_from(text, variable_pb2.VariableDef)
         if definition.variable_name not in self.variables:
             self.variables[definition.variable_name] = self.tf.Variable.from_proto(definition)
         return self.variables[definition.variable_name]

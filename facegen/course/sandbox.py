@@ -155,8 +155,10 @@ class Ending:
 class Child:
     """One run of the recorder on a hand-in, its evidence read as it comes, killed at its steps' time limits."""
 
-    def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None):
+    def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None, steps=(), datasets=()):
         self.limits, self.step, self.started = limits, 'loading the cells', time.monotonic()
+        # The steps' times come from its evidence, which its code can write: the whole is bounded regardless.
+        self.deadline = self.started + limits.check_s * (1 + len(steps)) + limits.train_s * len(datasets)
         self.unreadable = False
         read_end, write_end = os.pipe()
         command, _ = bubblewrap()
@@ -211,8 +213,8 @@ class Child:
             try:
                 event = self.arrived.get(timeout=0.1)
             except queue.Empty:
-                limit = self.limits.of(self.step)
-                if killed is None and time.monotonic() - self.started > limit:
+                limit, now = self.limits.of(self.step), time.monotonic()
+                if killed is None and (now - self.started > limit or now > self.deadline):
                     killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a '
                                                'loop never end?')
                     self._kill()
@@ -273,7 +275,7 @@ def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None
             args += ['--train', '--datasets', ','.join(datasets), '--runs-dir', 'runs',
                      '--steps', *map(str, train['steps'])] + (['--max-images', str(train['max_images'])]
                                                               if train.get('max_images') else [])
-        child = Child(notebook, work_dir, limits, args, data_dir if datasets else None)
+        child = Child(notebook, work_dir, limits, args, data_dir if datasets else None, checks, datasets)
         for event in child.events():
             if event['kind'] != 'loaded' or not loaded:
                 loaded = loaded or event['kind'] == 'loaded'
