@@ -27,7 +27,7 @@ import sys
 import zipfile
 
 from . import sandbox
-from .review import MODEL_CHECKS, Line, result_of
+from .review import MODEL_CHECKS, Line, result_of, write_result
 from ..notebooks import CHECKOUT
 
 RUBRIC = ('The notebook is there', 'All the unit tests pass',
@@ -117,12 +117,6 @@ def review_one(learner, notebook, out, train, limits, data_dir):
 
 def _limit_arguments(limits):
     return [part for field, (option, _) in sandbox.OPTIONS.items() for part in (option, str(getattr(limits, field)))]
-
-
-def write_result(path, result):
-    with open(path + '.partial', 'w') as out:
-        json.dump(result, out, indent=1)
-    os.replace(path + '.partial', path)
 
 
 def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_dir=None, progress=True):

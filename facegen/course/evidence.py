@@ -61,6 +61,15 @@ def array_from(text):
     return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
 
 
+def proto_text(message):
+    """A protocol buffer (a GraphDef, a VariableDef) as text for a line."""
+    return base64.b64encode(message.SerializeToString()).decode()
+
+
+def proto_from(text, message_class):
+    return message_class.FromString(base64.b64decode(text))
+
+
 def encode(value, key_of):
     """
     A value crossing between the checks and the learner's code, as JSON: tensors, operations and variables by name,

@@ -71,29 +71,28 @@ class Recording:
 
     def settle(self):
         """Write what the learner's code made since the last event; what the checks made, they make again."""
-        graph = self.tf.get_default_graph()
+        graph, watched = self.tf.get_default_graph(), self._watched()
+        operations = graph.get_operations()
         if self.mark is not None and self.mark['graph'] is not graph and self.learner_runs():
             self.write('graph')  # the learner's code opened a graph of its own
         if self.mark is not None and self.mark['graph'] is graph and self.learner_runs():
-            operations = graph.get_operations()[self.mark['operations']:]
+            names = {operation.name for operation in operations[self.mark['operations']:]}
             made = {key: [self._collected(item) for item in graph.get_collection(key)[count:]]
                     for key, count in self.mark['collections'].items()}
             made = {key: items for key, items in made.items() if items}
-            if operations or made:
-                names = {operation.name for operation in operations}
+            if names or made:
                 nodes = self.tf.GraphDef()
                 nodes.versions.CopyFrom(graph.graph_def_versions)
                 nodes.node.extend(node for node in graph.as_graph_def(from_version=self.mark['version']).node
                                   if node.name in names)
-                self.write('made', nodes=evidence.base64.b64encode(nodes.SerializeToString()).decode(),
-                           collections=made)
-            for attribute, watched in self._watched().items():
-                for call in watched.call_args_list[self.mark['calls'].get(id(watched), 0):]:
+                self.write('made', nodes=evidence.proto_text(nodes), collections=made)
+            for attribute, mocked in watched.items():
+                for call in mocked.call_args_list[self.mark['calls'].get(id(mocked), 0):]:
                     self.write('observed', attribute=attribute, args=self.encode(tuple(call.args)),
                                kwargs=self.encode(dict(call.kwargs)))
-        self.mark = {'graph': graph, 'operations': len(graph.get_operations()), 'version': graph.version + 1,
+        self.mark = {'graph': graph, 'operations': len(operations), 'version': graph.version + 1,
                      'collections': {key: len(graph.get_collection(key)) for key in evidence.COLLECTIONS},
-                     'calls': {id(watched): len(watched.call_args_list) for watched in self._watched().values()}}
+                     'calls': {id(mocked): len(mocked.call_args_list) for mocked in watched.values()}}
 
     def _watched(self):
         """The tf attributes a check replaced by a mock to see the learner's calls (variable_scope...)."""
@@ -101,7 +100,7 @@ class Recording:
 
     def _collected(self, item):
         if isinstance(item, self.tf.Variable):
-            return {'variable_def': evidence.base64.b64encode(item.to_proto().SerializeToString()).decode()}
+            return {'variable_def': evidence.proto_text(item.to_proto())}
         return self.encode(item)
 
     def call_learner(self, name, function, args, kwargs):

@@ -19,6 +19,7 @@ import ast
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -82,7 +83,7 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
     with _private_folder(output_dir or (os.path.join(CHECKOUT, 'output', 'review', name) if train else None)) as work:
         shutil.copyfile(path, os.path.join(work, os.path.basename(path)))
         training = {'steps': [steps or default for _, _, default in TRAINING], 'max_images': max_images} \
-            if train and not _unset_hyperparameters(nb) else None
+            if train and not any(_unset_hyperparameters(nb).values()) else None
         if training:
             _prepare_data(data_dir, max_images)
         # TensorFlow starts here while the hand-in's process starts, and each check is judged here while it runs the
@@ -124,8 +125,11 @@ def _private_folder(path):
 
 
 def _unset_hyperparameters(nb):
-    return [name for values in hyperparameters(nb).values() for name, value in values.items()
-            if not isinstance(value, (int, float)) or isinstance(value, bool)] or len(hyperparameters(nb)) < 2
+    """{title: [the hyperparameters its training cell leaves unset]} of each training cell, a missing one included."""
+    chosen = hyperparameters(nb)
+    return {title: [name for name, value in chosen.get(dataset, dict.fromkeys(HYPERPARAMETERS)).items()
+                    if not isinstance(value, (int, float)) or isinstance(value, bool)]
+            for dataset, title, _ in TRAINING}
 
 
 class Evidence:
@@ -159,10 +163,10 @@ class Evidence:
         return True
 
     def loaded(self):
-        """The `loaded` event, or None where the cells could not be loaded."""
-        while not any(event['kind'] in ('loaded', 'ended') for event in self.events[:2]) and self._read_one():
-            pass
-        return next((event for event in self.events[:2] if event['kind'] == 'loaded'), None)
+        """The `loaded` event the hand-in's process starts with, or None where the cells could not be loaded."""
+        if not self.events:
+            self._read_one()
+        return self.events[0] if self.events and self.events[0]['kind'] == 'loaded' else None
 
     def check(self, name):
         """(a check's events, what to say where they stop before the check does, None if they do not)."""
@@ -264,9 +268,8 @@ def _hyperparameter_lines(nb):
     rubric = 'The hyperparameters are reasonable'
     titles = {dataset: title for dataset, title, _ in TRAINING}
     found = {titles[dataset]: values for dataset, values in hyperparameters(nb).items()}
-    unset = {title: [name for name, value in values.items()
-                     if not isinstance(value, (int, float)) or isinstance(value, bool)] for title, values in found.items()}
-    unset = '; '.join(f'{title}: {", ".join(names)}' for title, names in unset.items() if names)
+    unset = '; '.join(f'{title}: {", ".join(names)}' for title, names in _unset_hyperparameters(nb).items()
+                      if names and title in found)
     if len(found) < len(TRAINING) or unset:
         return [Line('FAIL', rubric, f'not set: {unset or "a training cell is missing"}. Choose them above the '
                      'DON\'T MODIFY line of the MNIST and CelebA cells')]
@@ -372,6 +375,13 @@ def result_of(path, lines):
     return {'notebook': path, 'passed': passed(lines), 'lines': [dataclasses.asdict(line) for line in lines]}
 
 
+def write_result(path, result):
+    """A review's JSON, there whole or not at all (a batch reviews again the hand-ins that have none)."""
+    with open(path + '.partial', 'w') as out:
+        json.dump(result, out, indent=1)
+    os.replace(path + '.partial', path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('notebook', help='the notebook handed in')
@@ -389,15 +399,14 @@ def main(argv=None):
         print(f'Not here: {sandbox.unsupported()}.', file=sys.stderr)
         return 2
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
-    import problem_unittests
     say = (lambda *_, **__: None) if args.quiet else print
-    say(f'Review of {args.notebook}, by the checks of {problem_unittests.__file__}\n', flush=True)
+    # found, not imported: review() starts TensorFlow beside the hand-in's process
+    checks = importlib.util.find_spec('problem_unittests').origin
+    say(f'Review of {args.notebook}, by the checks of {checks}\n', flush=True)
     lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
                    steps=args.train_steps, limits=sandbox.limits_from(args))
     if args.json:
-        with open(args.json + '.partial', 'w') as out:
-            json.dump(result_of(args.notebook, lines), out, indent=1)
-        os.replace(args.json + '.partial', args.json)  # a result is there whole or not at all
+        write_result(args.json, result_of(args.notebook, lines))
     say(format_lines(lines))
     verdict = passed(lines)
     say(f'\n{"Every" if verdict else "Not every"} PASS/FAIL line passes'
