@@ -75,10 +75,9 @@ def _finding(cell, line, what, text):
 def _reaching(tree):
     """(node, what it reaches for) of a cell's tree, in the order of the source."""
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-    for node in ast.walk(tree):
-        what = _reaches_for(node, parents)
-        if what:
-            yield node, what
+    found = [(node, _reaches_for(node, parents)) for node in ast.walk(tree)]  # walked breadth first
+    return sorted([(node, what) for node, what in found if what], key=lambda pair: (pair[0].lineno,
+                                                                                      pair[0].col_offset))
 
 
 def _reaches_for(node, parents):
