@@ -176,7 +176,7 @@ def test_the_scan_names_the_cell_and_line_of_code_that_reaches_for_the_checks_an
                      'tests.test_generator other than a call of a check', "__builtins__: the interpreter's"):
         assert any(f.startswith(f'cell {number}, line ') and expected in f for f in found), (expected, found)
     lines = [int(f.split(', line ')[1].split(':')[0]) for f in found]
-    assert lines == sorted(lines), 'in the order of the source
+    assert lines == sorted(lines), 'in the order of the source'
 
 
 def test_evidence_that_does_not_follow_the_checks_fails_them():
