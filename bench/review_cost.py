@@ -2,7 +2,8 @@
 
 The in-process run is what the review did before its hand-ins ran apart (the notebook's functions loaded into the
 process that runs the checks, TensorFlow started once); the isolated one is `python -m facegen review`: a child
-in bubblewrap that records, and the checks judged again on the evidence. Each is a fresh process, interleaved,
+in bubblewrap that records, and a second, the judge, in a sandbox of its own, that runs the checks again on the
+evidence. Each is a fresh process, interleaved,
 REPEATS times; the medians and the spread are printed with their ratio. --train (or --train-steps N) adds
 the same review with training on the data folder's data (once), where the isolation is a smaller share.
 

@@ -19,7 +19,7 @@ LINE = {'model_inputs': 'model_inputs is implemented correctly',
         'generator': 'generator is implemented correctly', 'model_loss': 'model_loss is implemented correctly',
         'model_opt': 'model_opt is implemented correctly',
         'train': 'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output'}
-SMALL = sandbox.Limits(check_s=20, memory_gb=8, processes=256, file_mb=64)
+SMALL = sandbox.Limits(check_s=20, memory_gb=8, processes=256, file_mb=64, tmp_mb=64)
 needs_the_sandbox = pytest.mark.skipif(sandbox.bubblewrap()[0] is None, reason='bubblewrap cannot run here: '
                                        f'{sandbox.bubblewrap()[1]}')
 
@@ -85,7 +85,9 @@ for attempt in (lambda: open({SOLUTION!r}).read()[:40],
                 lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5) and 'connected',
                 lambda: open({str(outside)!r}, 'w').write('written'),
                 lambda: os.remove({str(teacher_file)!r}),
-                lambda: open('large.bin', 'wb').write(bytes(100 * 2 ** 20))):  # its own folder, past the file size
+                lambda: open('large.bin', 'wb').write(bytes(100 * 2 ** 20)),  # its own folder, past the file size
+                lambda: open('/tmp/large.bin', 'wb').write(bytes(60 * 2 ** 20)) and  # its /tmp, past its size
+                        open('/tmp/more.bin', 'wb').write(bytes(60 * 2 ** 20))):
     try:
         got.append(repr(attempt()))
     except Exception as error:
@@ -110,7 +112,7 @@ raise RuntimeError('got ' + ', '.join(got))
     model_inputs = found[LINE['model_inputs']]
     assert model_inputs[0] == 'FAIL'
     assert re.search(r"got FileNotFoundError, (OSError|ConnectionRefusedError|PermissionError), "
-                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError, OSError$", model_inputs[1]), \
+                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError, OSError, OSError$", model_inputs[1]), \
         model_inputs
     assert not accepted, 'the hand-in reached a server on this machine'
     assert not outside.exists() and teacher_file.read_text() == 'kept'
@@ -339,7 +341,7 @@ def test_without_bubblewrap_the_review_says_what_that_means_and_keeps_the_limits
 
 def test_the_sandbox_makes_its_private_tmp_before_binding_a_project_or_python_that_lies_under_tmp(tmp_path):
     """bubblewrap mounts in order: a /tmp made after the binds would hide a checkout or a venv in /tmp."""
-    args = sandbox._binds(str(tmp_path), str(tmp_path))
+    args = sandbox._binds(str(tmp_path), str(tmp_path), 64)
     assert args.index('--tmpfs') < min(index for index, arg in enumerate(args) if arg in ('--ro-bind', '--bind'))
 
 
@@ -385,7 +387,8 @@ while True:
             pass
     time.sleep(1)
 """)
-    path = write(tmp_path, nb)
+    (tmp_path / sandbox.HANDIN_FOLDER).mkdir()
+    path = write(tmp_path / sandbox.HANDIN_FOLDER, nb)
     start = time.monotonic()
     events = list(sandbox.recorded(path, str(tmp_path), ['test_train'], sandbox.Limits(check_s=10)))
     assert time.monotonic() - start < 10 * 2 + 10

@@ -32,6 +32,8 @@ import numpy as np
 
 MAX_LINE = 64 * 2 ** 20
 MAX_STREAM = 512 * 2 ** 20
+# The checks that take the tf module beside the function
+TAKES_TF = ('test_discriminator', 'test_generator', 'test_model_opt', 'test_train')
 # The graph collections a learner's function adds to that the checks and the sessions read.
 COLLECTIONS = ('variables', 'trainable_variables', 'local_variables', 'model_variables', 'update_ops',
                'moving_average_variables')

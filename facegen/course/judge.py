@@ -1,4 +1,4 @@
-"""The review's side: the checks run again in a process that never runs a hand-in's code, on the evidence of it.
+"""The judge: the checks run again on the evidence of a hand-in, in a sandboxed process of its own.
 
 Each of the notebook's functions is a stand-in (Proxy) here. When a check calls one, the stand-in plays back what
 the learner's function did in the hand-in's process (evidence.py): it adds the operations and variables that
@@ -7,20 +7,32 @@ sessions it opened) and returns what it returned, or raises what it raised. The 
 those calls as it would have judged the function itself: it runs the graph in its own sessions, reads its
 variables, counts the calls. Evidence that does not follow the check's own calls, in order and with the same
 arguments, fails the check (Mismatch): the hand-in's process stopped, or something in it changed the checks.
+
+What the judge runs is a hand-in's graph, and a graph is a program: only operation types of graph_ops' allow-list
+are added (any other fails the check, naming it), and the judge itself runs as a program of its own (`main`),
+started by the review in a sandbox with its own limits (judging.py): it reads one check's evidence a line on its
+standard input and answers one line, the failure or None and the style warnings, on its answer descriptor.
+What the hand-in's process says the learner's code called (`observed`: the checks' mocks) is played to the mock
+only where the graph shows it: a tf.variable_scope call whose name the operations made in that call carry. Other
+claims (tf.trainable_variables called, a grid shown) decide no more than a style warning.
+
+    python -m facegen.course.judge --answer-fd 3 --deadline-s 300 --memory-gb 8 --processes 512 --file-mb 64
 """
+import argparse
 import contextlib
+import dataclasses
 import inspect
 import io
+import json
+import os
 import re
+import sys
 import warnings
 from unittest import mock
 
-from . import evidence
+from . import evidence, graph_ops, sandbox
 
-# Operations that touch anything outside the session (files, Python, other processes): the review does not run a
-# graph that holds one (no notebook function needs them).
-DENIED = re.compile(r'PyFunc|File|Save|Restore|Reader|Print|Dataset|Iterator|Summary|Write|Checkpoint|Shard|'
-                    r'ImmutableConst|Debug|Remote|Collective|Send|Recv|Load|Fingerprint|TPU|Host', re.IGNORECASE)
+MAX_REQUEST = evidence.MAX_STREAM  # one check's evidence, as the review sends it
 KNOWN_ERRORS = (ValueError, TypeError, AttributeError, NameError, KeyError, IndexError, ZeroDivisionError,
                 AssertionError, NotImplementedError, RuntimeError, ImportError, ArithmeticError, LookupError,
                 MemoryError, RecursionError, OSError)
@@ -46,6 +58,15 @@ class Opaque:
 
 class HandInError(Exception):
     """An exception of a type this process does not rebuild (SystemExit, a learner's own class)."""
+
+
+@dataclasses.dataclass
+class Call:
+    """One call of a learner's function being played back: what it made, and the mocks' calls it claims."""
+    name: str
+    variables_before: int
+    operations: set = dataclasses.field(default_factory=set)
+    claims: list = dataclasses.field(default_factory=list)
 
 
 class Proxy:
@@ -77,7 +98,7 @@ class Replay:
         self.events, self.position, self.tf, self.ended = events, 0, tf, ended
         self.sessions, self.session_keys, self.iterators = {}, {}, {}
         self.variables, self.renamed, self.callables = {}, {}, {}
-        self.depth, self.graph, self.dropped = 0, None, {}
+        self.depth, self.graph, self.dropped, self.calls = 0, None, {}, []
         from ..notebooks import loader
         base = loader.base_namespace()
         self.globals = {name: base.get(name, Opaque('value')) for name in loaded.get('names', [])}
@@ -111,10 +132,12 @@ class Replay:
         if self.depth == 0:
             self.callables = {**dict(enumerate(args)), **kwargs}
         self.depth += 1
+        self.calls.append(Call(name, len(self.in_graph().get_collection('variables'))))
         try:
             return self.play(name)
         finally:
             self.depth -= 1
+            self.calls.pop()
 
     def play(self, name):
         """Play the body of a call of `name` back, until it returns or raises."""
@@ -122,16 +145,15 @@ class Replay:
             event = self.take()
             kind = event['kind']
             if kind == 'exit' and event['function'] == name:
+                self.play_claims()
                 return self.decode(event['result'])
             if kind == 'raise' and event['function'] == name:
+                self.play_claims()
                 raise self.error(event['error'])
             if kind == 'made':
-                self.add(event)
+                self.add(event, name)
             elif kind == 'observed':
-                watched = getattr(self.tf, event['attribute'], None)
-                if isinstance(watched, mock.NonCallableMock):
-                    with contextlib.suppress(Exception):
-                        watched(*self.decode(event['args']), **self.decode(event['kwargs']))
+                self.calls[-1].claims.append(event)
             elif kind == 'enter':
                 if event.get('function') not in self.proxies:
                     raise Mismatch(f"the hand-in's process called {event.get('function')!r}, none of the notebook's "
@@ -163,6 +185,31 @@ class Replay:
             else:
                 raise Mismatch(f"the hand-in's process did {self.described(event)} inside {name}: something in it "
                                'changed the checks (see the WARN lines)')
+
+    def play_claims(self):
+        """The mocks' calls the current call claims, played to the check's mocks where its graph shows them."""
+        call = self.calls[-1]
+        for event in call.claims:
+            watched = getattr(self.tf, str(event.get('attribute')), None)
+            if not isinstance(watched, mock.NonCallableMock):
+                continue
+            args, kwargs = self.decode(event['args']), self.decode(event['kwargs'])
+            if event['attribute'] == 'variable_scope':
+                self.corroborate_scope(call, args, kwargs)
+            with contextlib.suppress(Exception):
+                watched(*args, **kwargs)
+
+    def corroborate_scope(self, call, args, kwargs):
+        """A claimed tf.variable_scope(name, ...) call stands only where the operations this call made carry the
+        name (whether it made variables, the check reads from the graph itself)."""
+        name = args[0] if args else kwargs.get('name_or_scope')
+        if not isinstance(name, str):
+            return  # the check's own comparison fails it
+        carried = re.compile(rf'{re.escape(name)}(_\d+)?/')
+        if not any(carried.match(operation) for operation in call.operations):
+            raise Mismatch(f"the hand-in's process says {call.name} called tf.variable_scope({name!r}), but no "
+                           'operation it made carries that name: something in it wrote evidence of its own (see the '
+                           'WARN lines)')
 
     def run(self, event):
         """Run what the learner's code ran in a session, unless it reaches outside the graph (a Saver's save)."""
@@ -213,12 +260,21 @@ class Replay:
                 self.rename(after['result'], result)
 
     # What the learner's functions made
-    def add(self, event):
-        """Add what a learner's function made to the check's graph, less what reaches outside the graph (a Saver's
-        SaveV2, a ReadFile) and all that depends on it."""
+    def add(self, event, function):
+        """Add what a learner's function made to the check's graph, less a Saver's save and restore operations
+        (graph_ops.DROPPED) and all that depends on them; a type off graph_ops' allow-list fails the check."""
         graph = self.in_graph()
         made = evidence.proto_from(event['nodes'], self.tf.GraphDef)
-        self.dropped.update({node.name: node.op for node in made.node if DENIED.search(node.op)})
+        refused = graph_ops.refused(node.op for node in made.node)
+        if refused:
+            raise graph_ops.Refused(
+                f"{function} builds operations the review does not run: {', '.join(refused[:5])}"
+                f"{' ...' if len(refused) > 5 else ''}. Build the networks of TensorFlow's maths, layers and "
+                'optimizers alone (tf.layers, tf.nn, tf.train): these reach outside the graph or are not ones the '
+                'course uses')
+        for call in self.calls:
+            call.operations.update(node.name for node in made.node)
+        self.dropped.update({node.name: node.op for node in made.node if node.op in graph_ops.DROPPED})
         spreading = True
         while spreading:  # what depends on a dropped operation goes with it, named by the operation's type
             spreading = False
@@ -229,7 +285,8 @@ class Replay:
         nodes = self.tf.GraphDef()
         nodes.versions.CopyFrom(made.versions)
         nodes.node.extend(node for node in made.node if node.name not in self.dropped)
-        for node in nodes.node:  # colocation with the check's own nodes: one CPU here, nothing to colocate
+        for node in nodes.node:  # colocation with the check's own nodes, devices: one CPU here, nothing to place
+            node.device = ''
             if '_class' in node.attr:
                 del node.attr['_class']
         names = {node.name for node in nodes.node}
@@ -387,10 +444,9 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None, de
     :param deadline_s: How long one session run may take here
     :return: (the failure's message or None, [the warnings' messages])
     """
-    from .recorder import TAKES_TF
     replay = Replay(events, tf, loaded, ended)
     proxy = replay.proxies[function or check.replace('test_', '', 1)]
-    args = (proxy, tf) if check in TAKES_TF else (proxy,)
+    args = (proxy, tf) if check in evidence.TAKES_TF else (proxy,)
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()), \
             sessions_with_a_deadline(tf, deadline_s):
         warnings.simplefilter('always', problem_unittests.StyleWarning)
@@ -399,6 +455,9 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None, de
             failure = None
         except AssertionError as error:
             failure = str(error)
+        except HandInError as error:
+            failure = f'not checked: {error}' if type(error).__name__ == 'NotCalledAgain' else \
+                f'{type(error).__name__}: {str(error)[:300]}'
         except Exception as error:  # noqa: BLE001 (any error of a check is its FAIL line)
             failure = f'{type(error).__name__}: {str(error)[:300]}'
         finally:
@@ -406,3 +465,37 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None, de
                 session.close()
     return failure, list(dict.fromkeys(str(w.message) for w in caught  # once each, not once per channel count
                                        if issubclass(w.category, problem_unittests.StyleWarning)))
+
+
+def answer(request, problem_unittests, tf, deadline_s):
+    """The answer to one request of the review: {check, function, failure, warnings}."""
+    failure, warned = judge(request['check'], request['events'], request['loaded'], request['ended'],
+                            problem_unittests, tf, request.get('function'), deadline_s)
+    return {'check': request['check'], 'function': request.get('function'), 'failure': failure, 'warnings': warned}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--answer-fd', type=int, required=True, help='the descriptor the answers go to')
+    parser.add_argument('--deadline-s', type=float, required=True, help='how long one session run may take')
+    parser.add_argument('--memory-gb', type=float, required=True)
+    parser.add_argument('--processes', type=int, required=True)
+    parser.add_argument('--file-mb', type=int, required=True)
+    args = parser.parse_args(argv)
+    sandbox.limit_this_process(args.memory_gb, args.processes, args.file_mb)
+    answers = os.fdopen(args.answer_fd, 'wb')
+    warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    for raw in sandbox.read_lines(sys.stdin.buffer, MAX_REQUEST, MAX_REQUEST * 16):
+        if raw is None:
+            return 2
+        with contextlib.redirect_stdout(io.StringIO()):
+            reply = answer(json.loads(raw), problem_unittests, tf, args.deadline_s)
+        answers.write(json.dumps(reply).encode() + b'\n')
+        answers.flush()
+    return 0
+
+
+if __name__ == '__main__':  # python -m imports facegen first: TensorFlow's start-up settings
+    sys.exit(main())

@@ -19,21 +19,23 @@ import inspect
 import io
 import math
 import os
-import signal
 import sys
 import warnings
 from unittest import mock
 
 import nbformat
 
-from . import evidence
+from . import evidence, sandbox
 from ..notebooks import loader as notebook_loader
 
 MISSING = object()
 CHECKS = ('test_model_inputs', 'test_model_loss', 'test_discriminator', 'test_generator', 'test_model_opt',
           'test_train')
-TAKES_TF = ('test_discriminator', 'test_generator', 'test_model_opt', 'test_train')
 TRAINING = (('mnist', 'MNIST'), ('celeba', 'CelebA'))
+
+
+class NotCalledAgain(Exception):
+    """A function that ran past its time limit earlier in this review, not called again."""
 
 
 class Recording:
@@ -47,6 +49,7 @@ class Recording:
         self.mark = None  # the graph, its operations, collections and watched calls at the last event
         self.keys, self.kept = {}, []
         self.replaced, self.forked = {}, False
+        self.not_again = {}  # {function: why it is not called again}
 
     def write(self, kind, **fields):
         if self.forked:
@@ -237,7 +240,13 @@ class Recorder:
         self.recording, self.name = recording, name
 
     def __call__(self, *args, **kwargs):
-        return self.recording.call_learner(self.name, self.__wrapped__, args, kwargs)
+        why = self.recording.not_again.get(self.name)
+        return self.recording.call_learner(self.name, self.__wrapped__ if why is None else
+                                           functools.partial(_not_called_again, why), args, kwargs)
+
+
+def _not_called_again(why, *args, **kwargs):
+    raise NotCalledAgain(why)
 
 
 def load(nb):
@@ -305,7 +314,7 @@ def record_checks(recording, checks, tf):
         try:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                run_check(*((function, tf) if check in TAKES_TF else (function,)))
+                run_check(*((function, tf) if check in evidence.TAKES_TF else (function,)))
         except BaseException:  # noqa: B036 (the review judges; this process only records)
             pass
         recording.mark, recording.runners = None, []
@@ -354,18 +363,6 @@ def train(namespace, chosen, dataset, title, data_dir, runs_dir, max_images, ste
     return run.run_dir
 
 
-def limit_this_process(memory_gb, processes, file_mb):
-    """Lower this process's limits for good, before any of the hand-in's code runs (its children inherit them):
-    a write past the file size fails rather than killing the process."""
-    import resource  # POSIX's: the review runs its hand-ins on Linux
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    for which, value in ((resource.RLIMIT_AS, int(memory_gb * 2 ** 30)), (resource.RLIMIT_NPROC, processes),
-                         (resource.RLIMIT_FSIZE, file_mb * 2 ** 20), (resource.RLIMIT_CORE, 0)):
-        _, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('notebook')
@@ -380,8 +377,10 @@ def main(argv=None):
     parser.add_argument('--memory-gb', type=float, required=True)
     parser.add_argument('--processes', type=int, required=True)
     parser.add_argument('--file-mb', type=int, required=True)
+    parser.add_argument('--not-again', action='append', default=[], metavar='FUNCTION=WHY',
+                        help='a function not to call again (it ran past its time limit in an earlier child)')
     args = parser.parse_args(argv)
-    limit_this_process(args.memory_gb, args.processes, args.file_mb)
+    sandbox.limit_this_process(args.memory_gb, args.processes, args.file_mb)
     stream = os.fdopen(args.evidence_fd, 'wb')
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     import problem_unittests
@@ -390,6 +389,7 @@ def main(argv=None):
     nb = nbformat.read(args.notebook, as_version=4)
     namespace, problems, broken_cells = load(nb)
     recording = Recording(stream, tf, namespace)
+    recording.not_again = dict(item.split('=', 1) for item in args.not_again)
     os.register_at_fork(after_in_child=recording.fork_made)
     defined = [name for name in notebook_loader.FUNCTIONS if callable(namespace.get(name))]
     recording.write('loaded', problems=problems, broken_cells=broken_cells,

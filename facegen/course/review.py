@@ -2,9 +2,11 @@
 
 The notebook is never run in this process and never written. Its function cells run in a child process of their
 own (sandbox.py: killed at its time limits, limited in memory, processes and file size, inside bubblewrap where
-it works), which runs the checks on them and writes down what the functions did (recorder.py). This process then
-runs the same checks on that evidence (judge.py): a PASS is what the learner's functions built passing the
-checks, whatever the child printed, how it ended or what its code changed there. Each rubric line of the course's
+it works), which runs the checks on them and writes down what the functions did (recorder.py). A second child,
+the judge, sandboxed and limited the same way, runs the same checks on that evidence (judge.py, judging.py): a
+PASS is what the learner's functions built passing the checks, whatever the first child printed, how it ended or
+what its code changed there. This process runs neither the hand-in's code nor its graph: it passes the evidence
+on, each line bounded, and reads the judge's small answers. It follows no link the hand-in's folder holds. Each rubric line of the course's
 review gets PASS or FAIL with the check's message; a check that fails where a function it builds on fails too
 says so. What a check can only guess is a WARN line, and so is code that reaches for the checks, the interpreter
 or the process (scan.py); the faces are a REVIEW line for the reviewer's eyes: neither counts in the exit status,
@@ -18,23 +20,21 @@ import argparse
 import ast
 import contextlib
 import dataclasses
-import importlib
 import importlib.util
 import io
 import json
 import os
-import shutil
+import stat
 import sys
 import tempfile
 import textwrap
-import threading
 import warnings
 from dataclasses import dataclass
 from glob import glob
 
 import nbformat
 
-from . import sandbox, scan
+from . import inert, judging, sandbox, scan
 from ..data.registry import dataset_info
 from ..notebooks import CHECKOUT, loader as notebook_loader
 
@@ -47,6 +47,7 @@ HYPERPARAMETERS = ('batch_size', 'z_dim', 'learning_rate', 'beta1')
 # What reviewers asked for (the course's reviews): batch 16-64, z 100-128, rate 2e-4 to 8e-4, beta1 about 0.5
 REASONABLE = {'batch_size': (16, 64), 'z_dim': (100, 128), 'learning_rate': (2e-4, 8e-4), 'beta1': (0.3, 0.7)}
 TRAINING = (('mnist', 'MNIST', 600), ('celeba', 'CelebA', 300))  # dataset, title, steps with --train
+MAX_NOTEBOOK = 256 * 2 ** 20  # what the review reads of a hand-in into its own process, in bytes
 
 
 @dataclass
@@ -63,8 +64,9 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
     :param path: The notebook handed in
     :param train: Also train on MNIST (and score the digits) and on CelebA (a grid to judge)
     :param data_dir: The data folder for training (default: the project's data/)
-    :param output_dir: The hand-in's private folder, where its process may write and training keeps its runs
-                       (default: output/review/<notebook name> with train, else a temporary folder)
+    :param output_dir: The review's folder for the hand-in: its logs, and the folder its process may write in
+                       (sandbox.HANDIN_FOLDER), where training keeps its runs (default: output/review/<notebook
+                       name> with train, else a temporary folder)
     :param max_images: Train on the first N images of each dataset (None: all)
     :param steps: Training steps per dataset (None: TRAINING's)
     :param limits: The hand-in's process's limits (sandbox.Limits)
@@ -73,6 +75,10 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
     if not os.path.isfile(path):
         return [Line('FAIL', 'The notebook is there', f'{path} is not a file: give the path of the notebook handed in '
                      '(NOTEBOOK=path/to/dlnd_face_generation.ipynb)')]
+    if os.path.getsize(path) > MAX_NOTEBOOK:
+        return [Line('FAIL', 'The notebook is there', f'{path} has {os.path.getsize(path) / 2 ** 20:.0f} MB, more '
+                     f'than a notebook of this project holds ({MAX_NOTEBOOK / 2 ** 20:.0f} MB): clear its outputs '
+                     '(Cell > All Output > Clear) and hand it in again')]
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises JSON, validation and encoding errors alike
@@ -81,21 +87,23 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
     name = os.path.splitext(os.path.basename(path))[0]
     data_dir = data_dir or os.path.join(CHECKOUT, 'data')
     with _private_folder(output_dir or (os.path.join(CHECKOUT, 'output', 'review', name) if train else None)) as work:
-        shutil.copyfile(path, os.path.join(work, os.path.basename(path)))
+        copy_in(path, os.path.join(work, sandbox.HANDIN_FOLDER))
         training = {'steps': [steps or default for _, _, default in TRAINING], 'max_images': max_images} \
             if train and not any(_unset_hyperparameters(nb).values()) else None
         if training:
             _prepare_data(data_dir, max_images)
-        # TensorFlow starts here while the hand-in's process starts, and each check is judged here while it runs the
-        # next: two processes, two cores.
-        starting = threading.Thread(target=importlib.import_module, args=('problem_unittests',), daemon=True)
-        starting.start()
-        evidence = Evidence(sandbox.recorded(os.path.join(work, os.path.basename(path)), work,
-                                             [check for _, check in MODEL_CHECKS], limits, training, data_dir))
-        lines = [_notebook_line(path, evidence)]
-        starting.join()
-        checks = _check_lines(evidence, limits.check_s)
-        events = evidence.rest()  # the hand-in's process to its end (with TRAIN=1, its training)
+        # The judge starts TensorFlow while the hand-in's process starts, and judges each check while that process
+        # runs the next: two processes, two cores.
+        judge = judging.Judge(limits, os.path.join(work, 'judge.log'))
+        try:
+            evidence = Evidence(sandbox.recorded(os.path.join(work, sandbox.HANDIN_FOLDER, os.path.basename(path)),
+                                                 work, [check for _, check in MODEL_CHECKS], limits, training,
+                                                 data_dir))
+            lines = [_notebook_line(path, evidence)]
+            checks = _check_lines(evidence, judge)
+            events = evidence.rest()  # the hand-in's process to its end (with TRAIN=1, its training)
+        finally:
+            judge.close()
         failing = [function for function, line in checks if line.result == 'FAIL']
         lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
                           f'{", ".join(failing)} fail: see their lines' if failing else ''))
@@ -108,14 +116,28 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
         elif training is None:
             lines.append(Line('FAIL', 'Training', 'not trained: the hyperparameters are not set'))
         else:
-            lines += _training_lines(events, work, data_dir, steps, max_images)
+            lines += _training_lines(events, os.path.join(work, sandbox.HANDIN_FOLDER), data_dir, steps, max_images)
     note = sandbox.sandbox_note()
     return lines + ([Line('INFO', 'Sandbox', note)] if note else [])
 
 
+def copy_in(notebook, folder):
+    """The notebook, copied afresh into the hand-in's folder: whatever a hand-in left at its name before (a link
+    too) is replaced, never followed."""
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, os.path.basename(notebook))
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise IsADirectoryError(f'{target} is a folder: remove it, or review into another --output-dir')
+        os.unlink(target)
+    with open(notebook, 'rb') as source, \
+            os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), 'wb') as copy:
+        copy.write(source.read())
+
+
 @contextlib.contextmanager
 def _private_folder(path):
-    """The hand-in's folder: the one given (kept, with its runs), else a temporary one."""
+    """The review's folder for a hand-in: the one given (kept, with its runs), else a temporary one."""
     if path:
         os.makedirs(path, exist_ok=True)
         yield os.path.realpath(path)
@@ -193,12 +215,9 @@ def _notebook_line(path, evidence):
                 f'(no HTML copy {os.path.basename(html)} beside it: the course asks for one, File > Download as)')
 
 
-def _check_lines(evidence, deadline_s):
+def _check_lines(evidence, judge):
     """[(function, Line)] for the five model functions and train in the course's order, each with its WARN lines,
-    each judged as soon as the hand-in's process is done with its check."""
-    from . import judge
-    import problem_unittests
-    import tensorflow.compat.v1 as tf
+    each judged (by the judge's process, judging.Judge) as soon as the hand-in's process is done with its check."""
     loaded = evidence.loaded()
     results, rows = {}, []
     for name, check in MODEL_CHECKS:
@@ -216,13 +235,14 @@ def _check_lines(evidence, deadline_s):
             ended = f'{check}({name}): {why}' if why else \
                 (f'the evidence of {check} stops before the check does: something in the hand-in changed the checks '
                  '(see the WARN lines)')
-            failure, warned = judge.judge(check, items, loaded, ended, problem_unittests, tf, deadline_s=deadline_s)
+            failure, warned = judge.ask(check, name, items, loaded, ended)
             causes = [other for other in BUILDS_ON.get(name, ()) if results[other].result == 'FAIL']
-            if failure and causes and 'is not implemented yet' not in failure:
+            if failure and causes and 'is not implemented yet' not in failure and \
+                    not failure.startswith('not checked: '):
                 fail, them = ('fails', 'it') if len(causes) == 1 else ('fail', 'them')
                 # model_loss's labels are checked on stand-in networks: right there, only its networks fail it
-                alone = name == 'model_loss' and judge.judge('_test_model_loss_labels', items, loaded, ended,
-                                                             problem_unittests, tf, name, deadline_s)[0] is None
+                alone = name == 'model_loss' and judge.ask('_test_model_loss_labels', name, items, loaded,
+                                                           ended)[0] is None
                 failure = (f'fails only because {", ".join(causes)} {fail}: fix {them} first' if alone else
                            f'{failure} ({", ".join(causes)} {fail} too: fix {them} first)')
         results[name] = Line('FAIL' if failure else 'PASS', rubric, failure or '')
@@ -253,12 +273,12 @@ def _training_cell_literals(nb):
             continue
         try:
             tree = ast.parse(cell.source.split(notebook_loader.CHECK_MARKER)[0])
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # a hand-in's cell: whatever it holds
             tree = ast.Module(body=[], type_ignores=[])
         values = {}
         for node in tree.body:
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                     values[node.targets[0].id] = ast.literal_eval(node.value)
         found[dataset] = values
     return found
@@ -296,9 +316,14 @@ def training_files(data_dir, dataset, max_images):
 
 
 def _training_lines(events, work, data_dir, steps, max_images):
-    """What the hand-in's process trained: the digit score, then the faces to judge, scored here."""
+    """What the hand-in's process trained (in its folder, work): the digit score, then the faces to judge, scored
+    here from the samples it kept, read as numbers, once its processes have all ended and where no link leads."""
     import helper
     lines, ended = [], {event['step']: event['why'] for event in events if event['kind'] == 'ended'}
+    link = first_link(work)
+    if link:
+        return [Line('FAIL', f'Training on {title}', f"not scored: the hand-in's folder holds a link ({link}), and "
+                     'the review follows none') for _, title, _ in TRAINING]
     trained = {event['dataset']: event for event in events if event['kind'] == 'training_end'}
     for dataset, title, default_steps in TRAINING:
         taken = steps or default_steps
@@ -339,6 +364,16 @@ def _training_lines(events, work, data_dir, steps, max_images):
     return lines
 
 
+def first_link(folder):
+    """The first symbolic link (or other thing that is neither a file nor a folder) under folder, else None."""
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            mode = os.lstat(os.path.join(root, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return os.path.relpath(os.path.join(root, name), folder)
+    return None
+
+
 def _samples(helper, run_dir):
     """The samples the hand-in's process kept, read as plain numbers (never as pickled objects), or None."""
     try:
@@ -352,12 +387,13 @@ def _samples(helper, run_dir):
 
 
 def format_lines(lines, width=118):
-    """The review as a table: result, rubric line, then the message wrapped beneath it."""
+    """The review as a table for a terminal: result, rubric line, then the message wrapped beneath it (what the
+    hand-in wrote in it inert)."""
     rubric_width = max(len(line.rubric) for line in lines)
     rows = []
     for line in lines:
         head = f'{line.result:<7}{line.rubric:<{rubric_width}}'
-        message = textwrap.wrap(line.message, width - 9) if line.message else []
+        message = textwrap.wrap(inert.terminal(line.message), width - 9) if line.message else []
         if message and len(head) + 2 + len(message[0]) <= width and len(message) == 1:
             rows.append(f'{head}  {message[0]}')
         else:

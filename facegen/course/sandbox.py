@@ -1,15 +1,19 @@
 """Where a hand-in's code runs: a child process with limits, in bubblewrap's sandbox where bubblewrap works.
 
-The child (recorder.py) is the only process that executes the learner's code. The review starts it and reads its
-evidence as it comes; at the wall-clock limit of the step it is in (loading the cells, one check, one training),
-the review kills it and starts a fresh one for the steps left. The child lowers its own limits (address space,
-file size, processes) before it reads the notebook. Inside bubblewrap (Debian's `bubblewrap`, Flatpak's sandbox)
-it has no network, sees the Python, this package's code, helper.py and problem_unittests.py read-only, the data
-folder read-only (at its own path, so that the image caches the review built there are read), and one
-private writable folder; not the solution, the teacher's files or other hand-ins. Where
-bubblewrap cannot run (not installed, no user namespaces), the child runs without it, with the same limits, and the
-review says so. As root, Linux lets a process ignore the processes limit: the child then goes into a pids cgroup of
-its own where one can be made.
+Two programs run apart from the review's own process, each started here (`start`): the hand-in's (recorder.py),
+the only process that executes the learner's code, and the judge (judge.py), the only one that runs what that code
+built. The review reads the hand-in's evidence as it comes (Child, each line bounded as it is read); at the
+wall-clock limit of the step it is in (loading the cells, one check, one training) it kills the child and starts a
+fresh one for the steps left, where the function that ran past its limit is not called again. Each child lowers
+its own limits (address space, file size, processes) before it reads anything of the hand-in's. Inside
+bubblewrap (Debian's `bubblewrap`, Flatpak's sandbox) each has no network, a private /tmp of a fixed size, and
+sees the Python, this package's code, helper.py and problem_unittests.py read-only; the hand-in's process also
+sees the data folder read-only (at its own path, so that the image caches the review built there are read) and
+one writable folder of its own (the review's files about it, its output.log among them, lie beside that folder,
+out of its reach); the judge sees no folder it can write. Neither sees the solution, the teacher's files or other
+hand-ins. Where bubblewrap cannot run (not installed, no user namespaces), they run without it, with the same
+limits, and the review says so. As root, Linux lets a process ignore the processes limit: each child then goes
+into a pids cgroup of its own where one can be made.
 """
 import contextlib
 import dataclasses
@@ -27,6 +31,7 @@ from . import evidence
 from ..notebooks import CHECKOUT
 
 INSIDE = '/handin'  # the private folder, as the hand-in sees it
+HANDIN_FOLDER = 'handin'  # that folder, inside the review's folder for the hand-in
 PIDS_CGROUPS = ('/sys/fs/cgroup/pids', '/sys/fs/cgroup')  # cgroup v1's pids hierarchy, then v2's
 
 
@@ -38,6 +43,7 @@ class Limits:
     memory_gb: float = 8  # the child's address space (TensorFlow reserves more than it uses)
     processes: int = 512  # processes and threads (TensorFlow starts dozens of threads)
     file_mb: int = 1024  # the largest file it may write
+    tmp_mb: int = 512  # its private /tmp, held in memory beside its address space
 
     def of(self, step):
         return self.train_s if step.startswith('training') else self.check_s
@@ -48,7 +54,8 @@ OPTIONS = {'check_s': ('--check-seconds', "loading the cells, and each check"),
            'train_s': ('--train-seconds', "each dataset's training with --train"),
            'memory_gb': ('--memory-gb', "the hand-in's address space"),
            'processes': ('--processes', 'its processes and threads'),
-           'file_mb': ('--file-mb', 'the largest file it may write, in MB')}
+           'file_mb': ('--file-mb', 'the largest file it may write, in MB'),
+           'tmp_mb': ('--tmp-mb', 'its private /tmp (held in memory), in MB')}
 
 
 def add_limit_options(parser):
@@ -104,10 +111,11 @@ def processes_limited():
                                     os.access(root, os.W_OK) for root in PIDS_CGROUPS)
 
 
-def _binds(work_dir, data_dir):
-    """bubblewrap's arguments: a private /tmp first (a project or a Python under /tmp is bound over it), the system,
-    Python and this project's code read-only; data read-only; the private folder writable; nothing else."""
-    args = ['--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp']
+def _binds(handin_dir, data_dir, tmp_mb):
+    """bubblewrap's arguments: a private /tmp of tmp_mb first (a project or a Python under /tmp is bound over it),
+    the system, Python and this project's code read-only; data read-only; the hand-in's folder writable (None: the
+    judge, which writes nothing but its answers); nothing else."""
+    args = ['--dev', '/dev', '--proc', '/proc', '--size', str(tmp_mb * 2 ** 20), '--tmpfs', '/tmp']
     for path in ('/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc/ld.so.cache', '/etc/fonts',
                  '/etc/localtime'):
         if os.path.islink(path):
@@ -119,13 +127,16 @@ def _binds(work_dir, data_dir):
         args += ['--ro-bind', path, path]
     if data_dir and os.path.isdir(data_dir):  # where it is outside: its image caches are named after its path
         args += ['--ro-bind', os.path.realpath(data_dir), os.path.realpath(data_dir)]
-    return args + ['--bind', os.path.realpath(work_dir), INSIDE, '--unshare-all', '--hostname', 'handin',
-                   '--die-with-parent', '--new-session', '--chdir', INSIDE]
+    if handin_dir:
+        args += ['--bind', os.path.realpath(handin_dir), INSIDE, '--chdir', INSIDE]
+    else:
+        args += ['--chdir', '/tmp']
+    return args + ['--unshare-all', '--hostname', 'handin', '--die-with-parent', '--new-session']
 
 
-def _environment(inside):
+def _environment(home):
     keep = ('LANG', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'FACEGEN_DATA_SOURCE', 'CUDA_VISIBLE_DEVICES')
-    return {'PATH': '/usr/bin:/bin', 'HOME': inside, 'TMPDIR': '/tmp', 'MPLBACKEND': 'Agg', 'MPLCONFIGDIR': '/tmp',
+    return {'PATH': '/usr/bin:/bin', 'HOME': home, 'TMPDIR': '/tmp', 'MPLBACKEND': 'Agg', 'MPLCONFIGDIR': '/tmp',
             'PYTHONNOUSERSITE': '1', 'PYTHONDONTWRITEBYTECODE': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
             **{name: os.environ[name] for name in keep if name in os.environ}}
 
@@ -145,11 +156,99 @@ def _pids_cgroup(limit):
     return None
 
 
+def limit_arguments(limits):
+    """The options a child takes to lower its own limits (limit_this_process)."""
+    return ['--memory-gb', str(limits.memory_gb), '--processes', str(limits.processes),
+            '--file-mb', str(limits.file_mb)]
+
+
+def limit_this_process(memory_gb, processes, file_mb):
+    """Lower this process's limits for good, before anything of a hand-in's is read (its children inherit them):
+    a write past the file size fails rather than killing the process."""
+    import resource  # POSIX's: the review runs its hand-ins on Linux
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    for which, value in ((resource.RLIMIT_AS, int(memory_gb * 2 ** 30)), (resource.RLIMIT_NPROC, processes),
+                         (resource.RLIMIT_FSIZE, file_mb * 2 ** 20), (resource.RLIMIT_CORE, 0)):
+        _, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+@dataclasses.dataclass
+class Started:
+    """A child started by `start`: its process, its pids cgroup (or None) and the log its output goes to."""
+    process: subprocess.Popen
+    cgroup: str
+    log: object
+
+    def kill(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # bwrap's --die-with-parent takes its sandbox with it
+
+    def end(self):
+        """Kill what is left of it (what it forked), close its log, remove its cgroup."""
+        self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        if self.process.stdin:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        self.log.close()
+        if self.cgroup:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.cgroup)
+
+
+def start(module, args, limits, log_path, handin_dir=None, data_dir=None, pass_fds=(), stdin=subprocess.DEVNULL):
+    """
+    `python -m module args` as a child apart from this process: in bubblewrap where it works, in a new session, in
+    a pids cgroup where it runs as root; its output appended to log_path (which no child can reach)
+    :param handin_dir: The one folder it may write, seen inside as INSIDE (None: none)
+    :param data_dir: A data folder it may read
+    :param pass_fds: Descriptors it keeps (its evidence or answers go there)
+    """
+    command, _ = bubblewrap()
+    home = (INSIDE if command else os.path.realpath(handin_dir)) if handin_dir else '/tmp'
+    argv = [sys.executable, '-m', module, *args]
+    if command:
+        argv = [command, *_binds(handin_dir, data_dir, limits.tmp_mb), '--clearenv',
+                *[part for name, value in _environment(home).items() for part in ('--setenv', name, value)], *argv]
+    cgroup = _pids_cgroup(limits.processes)
+
+    def enter_cgroup():
+        if cgroup:
+            with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as procs:
+                procs.write(str(os.getpid()))
+    # The log lies beside the hand-in's folder, never in it: nothing there is followed or appended to.
+    log = open(log_path, 'ab')
+    process = subprocess.Popen(argv, pass_fds=pass_fds, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
+                               cwd=handin_dir or '/', start_new_session=True,
+                               env=None if command else {**os.environ, **_environment(home)},
+                               preexec_fn=enter_cgroup)
+    return Started(process, cgroup, log)
+
+
+def read_lines(stream, max_line, max_stream):
+    """The lines of a stream, each read no further than max_line bytes (a longer one, or a stream past max_stream,
+    ends it with None): a child cannot make the review hold more than that."""
+    size = 0
+    while True:
+        raw = stream.readline(max_line + 1)
+        if not raw:
+            return
+        size += len(raw)
+        if len(raw) > max_line or size > max_stream or not raw.endswith(b'\n'):
+            yield None
+            return
+        yield raw
+
+
 @dataclasses.dataclass
 class Ending:
     """How a child ended before it finished: in which step, and why, as a FAIL line says it."""
     step: str
     why: str
+    hung: str = None  # the notebook's function it was in when it ran past its time limit
 
 
 class Child:
@@ -159,31 +258,18 @@ class Child:
         self.limits, self.step, self.started = limits, 'loading the cells', time.monotonic()
         # The steps' times come from its evidence, which its code can write: the whole is bounded regardless.
         self.deadline = self.started + limits.check_s * (1 + len(steps)) + limits.train_s * len(datasets)
-        self.unreadable = False
+        self.unreadable, self.inside = False, []  # the notebook's functions it is in now, innermost last
+        handin_dir = os.path.join(work_dir, HANDIN_FOLDER)
         read_end, write_end = os.pipe()
-        command, _ = bubblewrap()
-        inside = INSIDE if command else os.path.realpath(work_dir)
-        argv = [sys.executable, '-m', 'facegen.course.recorder', os.path.join(inside, os.path.basename(notebook)),
-                '--evidence-fd', str(write_end), '--memory-gb', str(limits.memory_gb),
-                '--processes', str(limits.processes), '--file-mb', str(limits.file_mb), *recorder_args]
+        inside = INSIDE if bubblewrap()[0] else os.path.realpath(handin_dir)
+        args = [os.path.join(inside, os.path.basename(notebook)), '--evidence-fd', str(write_end),
+                *limit_arguments(limits), *recorder_args]
         if data_dir:
-            argv += ['--data-dir', os.path.realpath(data_dir)]
-        if command:
-            argv = [command, *_binds(work_dir, data_dir), '--clearenv',
-                    *[part for name, value in _environment(inside).items() for part in ('--setenv', name, value)],
-                    *argv]
-        self.cgroup = _pids_cgroup(limits.processes)
-        cgroup = self.cgroup
-
-        def enter_cgroup():
-            if cgroup:
-                with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as procs:
-                    procs.write(str(os.getpid()))
-        self.log = open(os.path.join(work_dir, 'output.log'), 'ab')
-        self.process = subprocess.Popen(argv, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=self.log,
-                                        stderr=subprocess.STDOUT, cwd=work_dir, start_new_session=True,
-                                        env=None if command else {**os.environ, **_environment(inside)},
-                                        preexec_fn=enter_cgroup)
+            args += ['--data-dir', os.path.realpath(data_dir)]
+        self.log_path = os.path.join(work_dir, 'output.log')
+        self.child = start('facegen.course.recorder', args, limits, self.log_path, handin_dir,
+                           data_dir, pass_fds=(write_end,))
+        self.process = self.child.process
         os.close(write_end)
         self.arrived = queue.Queue()
         self.reader = threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'),), daemon=True)
@@ -192,15 +278,19 @@ class Child:
 
     def _read(self, stream):
         """Each event into self.arrived as it comes (the step it starts timed from then), None at the end."""
-        size = 0
-        for raw in stream:
-            size += len(raw)
-            event = evidence.parse(raw) if len(raw) <= evidence.MAX_LINE and size <= evidence.MAX_STREAM else None
+        for raw in read_lines(stream, evidence.MAX_LINE, evidence.MAX_STREAM):
+            event = None if raw is None else evidence.parse(raw)
             if event is None:
                 self.unreadable = True
                 break
-            if event['kind'] in ('check', 'training'):
+            kind = event['kind']
+            if kind in ('check', 'training'):
                 self.step, self.started = event.get('name') or f"training {event.get('dataset')}", time.monotonic()
+                self.inside = []
+            elif kind == 'enter':
+                self.inside.append(str(event.get('function')))
+            elif kind in ('exit', 'raise') and self.inside:
+                self.inside.pop()
             self.arrived.put(event)
         stream.close()
         self.arrived.put(None)
@@ -216,25 +306,17 @@ class Child:
                 limit, now = self.limits.of(self.step), time.monotonic()
                 if killed is None and (now - self.started > limit or now > self.deadline):
                     killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a '
-                                               'loop never end?')
-                    self._kill()
+                                               'loop never end?', self.inside[-1] if self.inside else None)
+                    self.child.kill()
                 continue
             if event is None:
                 break
             last = event
             yield event
         self.process.wait()
-        self._kill()  # what it forked and left behind (bubblewrap's own sandbox ends with it anyway)
-        self.log.close()
-        if self.cgroup:
-            with contextlib.suppress(OSError):
-                os.rmdir(self.cgroup)
+        self.child.end()
         finished = last is not None and last['kind'] == 'done'
         self.ending = killed or (None if finished else Ending(self.step, self._why()))
-
-    def _kill(self):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # bwrap's --die-with-parent takes its sandbox with it
 
     def _why(self):
         code = self.process.returncode
@@ -249,28 +331,32 @@ class Child:
         why = (f'its process ended (exit status {code}) before the check did: does the notebook call os._exit or '
                'exit a process?')
         if self.step == 'loading the cells':  # it may not have started at all: what it said last tells
-            why += f' (the last line of its output.log: {self._last_line()!r})'
+            why += f' (the last line of its output.log: {last_line(self.log_path)!r})'
         return why
 
-    def _last_line(self):
-        with open(self.log.name, 'rb') as log:
-            log.seek(max(0, os.path.getsize(self.log.name) - 2000))
-            lines = [line.strip() for line in log.read().decode(errors='replace').splitlines() if line.strip()]
-        return lines[-1][:200] if lines else ''
+
+def last_line(path):
+    """The last non-blank line of a log the review wrote (its last 2,000 bytes), at most 200 characters."""
+    with open(path, 'rb') as log:
+        log.seek(max(0, os.path.getsize(path) - 2000))
+        lines = [line.strip() for line in log.read().decode(errors='replace').splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ''
 
 
 def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None):
     """
     The evidence of a hand-in, as it comes: its cells loaded and each check run in the child, a fresh child for the
-    steps left after one that crashed or ran past its time (an `ended` event says which and why)
-    :param notebook: The hand-in, copied into work_dir
-    :param work_dir: Its private folder (the runs of --train go to work_dir/runs)
+    steps left after one that crashed or ran past its time (an `ended` event says which and why). A function that
+    ran past its time limit is not called again: the fresh child raises NotCalledAgain where it is called.
+    :param notebook: The hand-in, copied into work_dir/HANDIN_FOLDER
+    :param work_dir: The review's folder for it (the runs of --train go to HANDIN_FOLDER/runs)
     :param steps: The checks, in order
-    :param train: None, or {'max_images': N, 'steps': (MNIST, CelebA)} to train too
+    :param train: None, or {'max_images': N, 'steps': (MNIST, CELEBA)} to train too
     """
-    checks, datasets, loaded = list(steps), ['mnist', 'celeba'] if train else [], False
+    checks, datasets, loaded, hung = list(steps), ['mnist', 'celeba'] if train else [], False, {}
     while True:
         args = ['--checks', ','.join(checks)]
+        args += [part for function, why in hung.items() for part in ('--not-again', f'{function}={why}')]
         if datasets:
             args += ['--train', '--datasets', ','.join(datasets), '--runs-dir', 'runs',
                      '--steps', *map(str, train['steps'])] + (['--max-images', str(train['max_images'])]
@@ -284,6 +370,8 @@ def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None
         if ending is None:
             return
         yield {'kind': 'ended', 'step': ending.step, 'why': ending.why}
+        if ending.hung:
+            hung[ending.hung] = f'{ending.hung} ran past its time limit ({limits.of(ending.step):g} s)'
         if ending.step == 'loading the cells':
             return
         if ending.step in checks:
