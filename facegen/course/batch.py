@@ -4,7 +4,10 @@
     python -m facegen gradebook DIR                                            # the merge alone
 
 A learner is named by the file or folder their hand-in came in: `alice.ipynb`, or a folder `alice/` holding one
-notebook anywhere inside (beside its HTML copy and whatever else). Each is reviewed by its own command, the one a
+notebook anywhere inside (beside its HTML copy and whatever else); where a file and a folder share a name, each is
+named in full (`alice.ipynb`, `alice/`). A hand-in is hostile: no link in the folder or the zip is followed (a
+link gets a row that says so), and what it wrote reaches the gradebook, the feedback and the terminal inert
+(inert.py). Each is reviewed by its own command, the one a
 single notebook gets (`python -m facegen review NOTEBOOK --json results/NAME.json`), JOBS at a time; a learner
 whose result is already in results/ is not reviewed again, so an interrupted batch goes on where it stopped. What
 is not a hand-in (a file that is no notebook, a folder with none or with two) gets a result that says so. The merge
@@ -21,12 +24,12 @@ import concurrent.futures
 import csv
 import json
 import os
-import re
+import stat
 import subprocess
 import sys
 import zipfile
 
-from . import sandbox
+from . import inert, sandbox
 from .review import MODEL_CHECKS, Line, result_of, write_result
 from ..notebooks import CHECKOUT
 
@@ -41,27 +44,38 @@ IGNORED = ('.ipynb_checkpoints', '__MACOSX', '.DS_Store')
 
 
 def learners(folder):
-    """{learner: the notebook's path, or None} and {learner: why it is not a hand-in}, from a folder of hand-ins."""
+    """{learner: the notebook's path} and {learner: why it is not a hand-in}, from a folder of hand-ins; no link
+    in it is followed."""
     found, odd = {}, {}
-    for entry in sorted(os.listdir(folder)):
+    entries = [entry for entry in sorted(os.listdir(folder)) if entry not in IGNORED and not entry.startswith('.')]
+    stems = [entry[:-len('.ipynb')] if entry.endswith('.ipynb') else entry for entry in entries]
+    for entry, stem in zip(entries, stems):
         path = os.path.join(folder, entry)
-        if entry in IGNORED or entry.startswith('.'):
-            continue
-        if os.path.isdir(path):
+        mode = os.lstat(path).st_mode
+        learner = stem if stems.count(stem) == 1 else entry + ('/' if stat.S_ISDIR(mode) else '')
+        learner = learner.replace('/', '') + (' (folder)' if learner.endswith('/') else '')
+        if stat.S_ISLNK(mode):
+            odd[learner] = (f'{entry} is a symbolic link: the review follows no link in a hand-ins folder; put the '
+                            'hand-in itself there')
+        elif stat.S_ISDIR(mode):
             notebooks = sorted(os.path.relpath(os.path.join(root, name), path)
                                for root, dirs, files in os.walk(path)
                                for name in files if name.endswith('.ipynb') and not _ignored(root, path))
-            if len(notebooks) == 1:
-                found[entry] = os.path.join(path, notebooks[0])
+            links = [name for name in notebooks if os.path.islink(os.path.join(path, name))]
+            if links:
+                odd[learner] = (f'the folder {entry}/ holds {links[0]}, a symbolic link: the review follows no link '
+                                'in a hand-in; ask the learner for the notebook itself')
+            elif len(notebooks) == 1:
+                found[learner] = os.path.join(path, notebooks[0])
             elif not notebooks:
-                odd[entry] = f'the folder {entry}/ holds no notebook (.ipynb): ask the learner for theirs'
+                odd[learner] = f'the folder {entry}/ holds no notebook (.ipynb): ask the learner for theirs'
             else:
-                odd[entry] = (f'the folder {entry}/ holds {len(notebooks)} notebooks ({", ".join(notebooks)}): '
-                              'a hand-in is one; ask the learner which')
-        elif entry.endswith('.ipynb'):
-            found[entry[:-len('.ipynb')]] = path
+                odd[learner] = (f'the folder {entry}/ holds {len(notebooks)} notebooks ({", ".join(notebooks)}): '
+                                'a hand-in is one; ask the learner which')
+        elif entry.endswith('.ipynb') and stat.S_ISREG(mode):
+            found[learner] = path
         else:
-            odd[entry] = f'{entry} is not a notebook (.ipynb) nor a folder holding one'
+            odd[learner] = f'{entry} is not a notebook (.ipynb) nor a folder holding one'
     return found, odd
 
 
@@ -73,7 +87,9 @@ def unpack(archive, into):
     """A zip of hand-ins unpacked into a folder (once), its paths kept inside it; the folder of hand-ins in it (the
     zip's single top folder, where it has one)."""
     with zipfile.ZipFile(archive) as zipped:
-        members = [member for member in zipped.infolist() if not member.is_dir()]
+        # A link in a zip is a file holding its target's path: never made, so never followed
+        members = [member for member in zipped.infolist() if not member.is_dir() and
+                   not stat.S_ISLNK(member.external_attr >> 16)]
         size = sum(member.file_size for member in members)
         if size > MAX_UNZIPPED:
             raise ValueError(f'{archive} unpacks to {size / 2 ** 30:.1f} GB, more than {MAX_UNZIPPED / 2 ** 30:.0f} '
@@ -84,7 +100,7 @@ def unpack(archive, into):
                 raise ValueError(f'{archive} holds {member.filename!r}, a path outside the folder it unpacks to: '
                                  'make the zip again from the hand-ins\' folder')
         if not os.path.isdir(into):
-            zipped.extractall(into + '.partial')
+            zipped.extractall(into + '.partial', members)
             os.replace(into + '.partial', into)  # whole or not at all
     entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
     wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
@@ -147,7 +163,7 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
         for done in concurrent.futures.as_completed(
                 [pool.submit(review_one, learner, notebook, out, train, limits, data_dir)
                  for learner, notebook in waiting.items()]):
-            bar.set_postfix_str(done.result())
+            bar.set_postfix_str(inert.terminal(done.result()))
             bar.update()
     return merge(out)
 
@@ -168,9 +184,10 @@ def merge(out):
             feedback_file.write(feedback_markdown(learner, result['notebook'], lines))
         rows.append(gradebook_row(learner, lines, os.path.relpath(feedback, out)))
     with open(os.path.join(out, 'gradebook.csv'), 'w', newline='') as book:
-        writer = csv.DictWriter(book, fieldnames=['learner', *COLUMNS, 'code to read', 'passed', 'feedback'])
+        writer = csv.DictWriter(book, fieldnames=['learner', *COLUMNS, 'code to read', 'passed', 'feedback'],
+                                quoting=csv.QUOTE_ALL)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: inert.spreadsheet(value) for key, value in row.items()} for row in rows)
     return rows
 
 
@@ -190,13 +207,13 @@ def gradebook_row(learner, lines, feedback):
 
 
 def feedback_markdown(learner, notebook, lines):
-    """The review as a learner reads it: every line, with its message, and what the results mean."""
-    def cell(text):
-        return re.sub(r'\s+', ' ', text).replace('|', '\\|')
-    rows = '\n'.join(f'| {line.result} | {cell(line.rubric)} | {cell(line.message)} |' for line in lines)
+    """The review as a learner reads it: every line, with its message, and what the results mean; all the hand-in
+    wrote (its name, its messages) escaped."""
+    rows = '\n'.join(f'| {line.result} | {inert.markdown(line.rubric)} | {inert.markdown(line.message)} |'
+                     for line in lines)
     verdict = all(line.result != 'FAIL' for line in lines)
-    return (f'# Review of {learner}\'s face generation project\n\n'
-            f'Notebook: `{os.path.basename(notebook)}`. '
+    return (f'# Review of {inert.markdown(learner)}\'s face generation project\n\n'
+            f'Notebook: {inert.markdown(os.path.basename(notebook))}. '
             + ('Every line passes.' if verdict else 'The FAIL lines say what to fix; fix them and hand it in again.')
             + ' WARN lines are choices to look at, REVIEW lines are for your reviewer\'s eyes.\n\n'
             f'| Result | Rubric line | What the review found |\n|---|---|---|\n{rows}\n')
@@ -204,12 +221,13 @@ def feedback_markdown(learner, notebook, lines):
 
 def summary(rows):
     """The gradebook as a table for the terminal."""
-    width = max([len('learner')] + [len(row['learner']) for row in rows])
+    names = [inert.terminal(row['learner']) for row in rows]
+    width = max([len('learner')] + [len(name) for name in names])
     head = f'{"learner":<{width}}  passed  failing'
     table = [head, '-' * len(head)]
-    for row in rows:
+    for row, name in zip(rows, names):
         failing = [column.split(' is ')[0] for column in COLUMNS if row[column] == 'FAIL']
-        table.append(f'{row["learner"]:<{width}}  {row["passed"]:>6}  {", ".join(failing)}')
+        table.append(f'{name:<{width}}  {row["passed"]:>6}  {", ".join(failing)}')
     return '\n'.join(table)
 
 
