@@ -7,6 +7,7 @@ the code reaches for; the notebook's own code (the solution, the exercise) has n
 """
 import ast
 import functools
+import re
 
 import nbformat
 
@@ -29,35 +30,43 @@ ATTRIBUTES = {('sys', 'modules'): 'the loaded modules', ('sys', 'exit'): 'the en
               'file descriptors', ('os', 'remove'): 'files', ('os', 'unlink'): 'files', ('os', 'rmdir'): 'files',
               ('os', 'rename'): 'files', ('os', 'replace'): 'files', ('os', 'chdir'): 'other folders',
               ('os', 'environ'): 'the environment', ('os', 'execv'): 'other programs', ('os', 'execl'):
-              'other programs', ('os', 'execvp'): 'other programs', ('os', 'listdir'): 'other folders'}
+              'other programs', ('os', 'execvp'): 'other programs', ('os', 'listdir'): 'other folders',
+              ('os', 'symlink'): 'links', ('os', 'link'): 'links', ('os', 'open'): 'file descriptors',
+              ('os', 'dup'): 'file descriptors', ('os', 'getenv'): 'the environment', ('io', 'FileIO'):
+              'file descriptors', ('io', 'open'): 'files', ('sys', 'argv'): "the process's arguments"}
 CALLS = {'exec': 'code from a string', 'eval': 'code from a string', 'compile': 'code from a string',
          '__import__': 'the import system', 'exit': 'the end of the process', 'quit': 'the end of the process',
          'globals': "the notebook's globals", 'setattr': "another object's attributes", 'delattr':
-         "another object's attributes", 'vars': "another object's attributes"}
+         "another object's attributes", 'vars': "another object's attributes", 'getattr':
+         "another object's attributes by name"}
 NAMES = {'__builtins__': "the interpreter's built-ins", '__loader__': 'the import system', '__spec__':
          'the import system'}
 CHECK_CALLERS = ('test_', 'check_')  # tests.test_model_inputs(...), tests.check_hyperparameters(...)
+NEWLINE = re.compile(r'\r\n|\r|\n')  # Python's own line ends, so that a line number names the line Python read
 
 
 def findings(nb):
     """['cell N, line L: ...'] for each place a notebook's code reaches for the checks, the interpreter, the
     process or files outside its folder; the cells the exercise hands out as they are (its first cell, which
-    installs this package, say) are the project's own code."""
+    installs this package, say) are the project's own code. It reads whatever Python reads and never stops."""
     handed_out = _handed_out_cells()
     found = []
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code' or cell.source.strip() in handed_out:
             continue
-        source = cell.source
-        for offset, text in enumerate(source.split('\n'), 1):
+        lines = NEWLINE.split(cell.source)
+        for offset, text in enumerate(lines, 1):
             if text.lstrip().startswith('!'):
                 found.append(_finding(number, offset, 'a shell command', text))
         try:
-            tree = ast.parse(notebook_loader.without_magics(source))
+            tree = ast.parse(notebook_loader.without_magics(cell.source))
         except SyntaxError:
             continue  # the review's own line says so
-        lines = source.split('\n')
-        found += [_finding(number, node.lineno, what, lines[node.lineno - 1]) for node, what in _reaching(tree)]
+        except (ValueError, RecursionError, MemoryError) as error:  # null bytes, nesting past the parser's depth
+            found.append(f'cell {number}: code the scan cannot read ({type(error).__name__}): read it yourself')
+            continue
+        found += [_finding(number, node.lineno, what, lines[node.lineno - 1] if node.lineno <= len(lines) else '')
+                  for node, what in _reaching(tree)]
     return found
 
 
@@ -75,12 +84,19 @@ def _finding(cell, line, what, text):
 def _reaching(tree):
     """(node, what it reaches for) of a cell's tree, in the order of the source."""
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-    found = [(node, _reaches_for(node, parents)) for node in ast.walk(tree)]  # walked breadth first
+    aliases = _aliases(tree)
+    found = [(node, _reaches_for(node, parents, aliases)) for node in ast.walk(tree)]  # walked breadth first
     return sorted([(node, what) for node, what in found if what], key=lambda pair: (pair[0].lineno,
                                                                                       pair[0].col_offset))
 
 
-def _reaches_for(node, parents):
+def _aliases(tree):
+    """{name in the cell: the module it is} of its imports (`import os as o`: {'o': 'os'})."""
+    return {alias.asname or alias.name.split('.')[0]: alias.name if alias.asname else alias.name.split('.')[0]
+            for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+
+def _reaches_for(node, parents, aliases):
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or '']
         if isinstance(node, ast.Import) and [(a.name, a.asname) for a in node.names] == [('problem_unittests',
@@ -88,16 +104,20 @@ def _reaches_for(node, parents):
             return None  # the notebook's own import of its checks
         reached = [f'imports {module}: {MODULES[module.split(".")[0]]}' for module in modules
                    if module.split('.')[0] in MODULES]
+        if isinstance(node, ast.ImportFrom):  # from os import _exit as leave: the name, whatever it is called
+            reached += [f'imports {node.module}.{alias.name}: {ATTRIBUTES[(node.module, alias.name)]}'
+                        for alias in node.names if (node.module, alias.name) in ATTRIBUTES]
         return '; '.join(reached) or None
     elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        key = (node.value.id, node.attr)
+        module = aliases.get(node.value.id, node.value.id)
+        key = (module, node.attr)
         if key in ATTRIBUTES:
             return f'{node.value.id}.{node.attr}: {ATTRIBUTES[key]}'
-        if node.value.id in ('tests', 'problem_unittests') and not _calls_a_check(node, parents):
+        if module in ('tests', 'problem_unittests') and not _calls_a_check(node, parents):
             return f'{node.value.id}.{node.attr} other than a call of a check: the checks'
     elif isinstance(node, ast.Name) and node.id in NAMES:
         return f'{node.id}: {NAMES[node.id]}'
-    elif isinstance(node, ast.Name) and node.id in ('tests', 'problem_unittests') and \
+    elif isinstance(node, ast.Name) and aliases.get(node.id, node.id) in ('tests', 'problem_unittests') and \
             not isinstance(parents.get(node), ast.Attribute):
         return f'{node.id} used as a whole: the checks'
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
