@@ -267,6 +267,20 @@ def test_a_child_s_line_is_read_no_further_than_its_limit():
     assert list(sandbox.read_lines(many, 100, 300)) == [b'{}\n'] * 100 + [None]
 
 
+@needs_the_sandbox
+def test_a_flood_of_evidence_ends_its_step_not_the_review(tmp_path):
+    """More events than any review writes (the solution's: 144): the step fails, the others keep their lines."""
+    nb = with_body_start(solution_without_markers(), 'model_inputs', """
+import os, sys
+fd = int(sys.argv[sys.argv.index('--evidence-fd') + 1])
+os.write(fd, b'{"kind": "stop"}\\n' * 30000)
+""")
+    found = verdicts(review.review(write(tmp_path, nb), limits=SMALL))
+    assert found[LINE['model_inputs']][0] == 'FAIL' and 'its evidence stopped being readable' in \
+        found[LINE['model_inputs']][1]
+    assert found[LINE['discriminator']] == ('PASS', '') and found[LINE['generator']] == ('PASS', '')
+
+
 def test_a_hand_ins_folder_with_links_and_names_that_clash_gets_a_row_for_each(tmp_path):
     folder = tmp_path / 'handins'
     folder.mkdir()
@@ -281,6 +295,26 @@ def test_a_hand_ins_folder_with_links_and_names_that_clash_gets_a_row_for_each(t
                      'alice (folder)': str(folder / 'alice' / 'dlnd_face_generation.ipynb')}
     assert 'is a symbolic link: the review follows no link' in odd['mallory']
     assert 'a symbolic link: the review follows no link in a hand-in' in odd['eve']
+
+
+def test_a_zip_s_link_entries_are_never_made_and_get_a_row(tmp_path):
+    import stat
+    import zipfile
+    archive = tmp_path / 'class.zip'
+    with zipfile.ZipFile(archive, 'w') as zipped:
+        zipped.writestr('class/alice.ipynb', nbformat.writes(solution_without_markers()))
+        for name, target in (('class/mallory.ipynb', '/etc/shadow'), ('class/trudy/dlnd_face_generation.ipynb',
+                                                                      '../../../dlnd_face_generation.ipynb')):
+            link = zipfile.ZipInfo(name)
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zipped.writestr(link, target)
+    folder, links = batch.unpack(str(archive), str(tmp_path / 'handins'))
+    assert not any(os.path.islink(os.path.join(root, name)) or name != 'alice.ipynb'
+                   for root, _, files in os.walk(tmp_path / 'handins') for name in files)
+    found, _ = batch.learners(folder)
+    rows = batch.link_rows(links, found)
+    assert list(found) == ['alice'] and sorted(rows) == ['mallory', 'trudy']
+    assert rows['mallory'].startswith('class/mallory.ipynb is a symbolic link in the zip: the review follows no link')
 
 
 def test_what_a_hand_in_wrote_reaches_the_gradebook_feedback_and_terminal_inert(tmp_path):

@@ -84,12 +84,12 @@ def _ignored(root, top):
 
 
 def unpack(archive, into):
-    """A zip of hand-ins unpacked into a folder (once), its paths kept inside it; the folder of hand-ins in it (the
-    zip's single top folder, where it has one)."""
+    """A zip of hand-ins unpacked into a folder (once), its paths kept inside it, its links left out: (the folder
+    of hand-ins in it (the zip's single top folder, where it has one), {the links' paths there: their entries})."""
     with zipfile.ZipFile(archive) as zipped:
         # A link in a zip is a file holding its target's path: never made, so never followed
-        members = [member for member in zipped.infolist() if not member.is_dir() and
-                   not stat.S_ISLNK(member.external_attr >> 16)]
+        links = [member.filename for member in zipped.infolist() if stat.S_ISLNK(member.external_attr >> 16)]
+        members = [member for member in zipped.infolist() if not member.is_dir() and member.filename not in links]
         size = sum(member.file_size for member in members)
         if size > MAX_UNZIPPED:
             raise ValueError(f'{archive} unpacks to {size / 2 ** 30:.1f} GB, more than {MAX_UNZIPPED / 2 ** 30:.0f} '
@@ -104,9 +104,21 @@ def unpack(archive, into):
             os.replace(into + '.partial', into)  # whole or not at all
     entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
     wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
-    if wrapped and os.path.isdir(wrapped) and learners(wrapped)[0]:
-        return wrapped
-    return into
+    folder = wrapped if wrapped and os.path.isdir(wrapped) and learners(wrapped)[0] else into
+    top = os.path.relpath(folder, into)
+    return folder, {os.path.relpath(link, top) if top != '.' else link: link for link in links}
+
+
+def link_rows(links, found):
+    """{learner: why} for each learner of a zip whose entry is a link, where no notebook of theirs is there."""
+    rows = {}
+    for path, entry in links.items():
+        first = path.replace('\\', '/').split('/')[0]
+        learner = first[:-len('.ipynb')] if first.endswith('.ipynb') else first
+        if learner not in found and not learner.startswith(('.', '..')):
+            rows[learner] = (f'{entry} is a symbolic link in the zip: the review follows no link in a hand-in; ask '
+                             'the learner for the notebook itself')
+    return rows
 
 
 def review_one(learner, notebook, out, train, limits, data_dir):
@@ -142,8 +154,9 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
     """
     for folder in ('results', 'work', 'feedback'):
         os.makedirs(os.path.join(out, folder), exist_ok=True)
-    folder = unpack(handins, os.path.join(out, 'handins')) if zipfile.is_zipfile(handins) else handins
+    folder, links = unpack(handins, os.path.join(out, 'handins')) if zipfile.is_zipfile(handins) else (handins, {})
     found, odd = learners(folder)
+    odd.update(link_rows(links, found))
     for learner, why in odd.items():
         if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json')):
             write_result(os.path.join(out, 'results', f'{learner}.json'),

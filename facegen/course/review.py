@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from glob import glob
 
 import nbformat
+import numpy as np
 
 from . import inert, judging, sandbox, scan
 from ..data.registry import dataset_info
@@ -124,6 +125,8 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
 def copy_in(notebook, folder):
     """The notebook, copied afresh into the hand-in's folder: whatever a hand-in left at its name before (a link
     too) is replaced, never followed."""
+    if os.path.islink(folder):  # a link an earlier hand-in left there, where it could write
+        os.unlink(folder)
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, os.path.basename(notebook))
     with contextlib.suppress(FileNotFoundError):
@@ -381,7 +384,8 @@ def _samples(helper, run_dir):
     except (OSError, ValueError) as error:
         print(f'unreadable samples: {error}')
         return None
-    if samples is None or samples.dtype.kind not in 'fiu' or samples.ndim != 4 or not 0 < len(samples) <= 10000:
+    if samples is None or samples.dtype.kind not in 'fiu' or samples.ndim != 4 or not 0 < len(samples) <= 10000 \
+            or samples.shape[1:3] != (28, 28) or samples.shape[3] not in (1, 3) or not np.all(np.isfinite(samples)):
         return None
     return samples
 

@@ -220,7 +220,7 @@ def start(module, args, limits, log_path, handin_dir=None, data_dir=None, pass_f
             with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as procs:
                 procs.write(str(os.getpid()))
     # The log lies beside the hand-in's folder, never in it: nothing there is followed or appended to.
-    log = open(log_path, 'ab')
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'ab')
     process = subprocess.Popen(argv, pass_fds=pass_fds, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
                                cwd=handin_dir or '/', start_new_session=True,
                                env=None if command else {**os.environ, **_environment(home)},
@@ -278,8 +278,8 @@ class Child:
 
     def _read(self, stream):
         """Each event into self.arrived as it comes (the step it starts timed from then), None at the end."""
-        for raw in read_lines(stream, evidence.MAX_LINE, evidence.MAX_STREAM):
-            event = None if raw is None else evidence.parse(raw)
+        for count, raw in enumerate(read_lines(stream, evidence.MAX_LINE, evidence.MAX_STREAM)):
+            event = None if raw is None or count >= evidence.MAX_EVENTS else evidence.parse(raw)
             if event is None:
                 self.unreadable = True
                 break
@@ -337,8 +337,8 @@ class Child:
 
 def last_line(path):
     """The last non-blank line of a log the review wrote (its last 2,000 bytes), at most 200 characters."""
-    with open(path, 'rb') as log:
-        log.seek(max(0, os.path.getsize(path) - 2000))
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), 'rb') as log:
+        log.seek(max(0, os.fstat(log.fileno()).st_size - 2000))
         lines = [line.strip() for line in log.read().decode(errors='replace').splitlines() if line.strip()]
     return lines[-1][:200] if lines else ''
 
