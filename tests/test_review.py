@@ -162,7 +162,7 @@ def test_training_adds_the_digit_score_and_a_grid_of_faces_to_judge_with_their_s
     digits = next(line.message for line in lines if line.rubric == 'The digits')
     assert 'classified with probability >= 0.9' in digits and 'after 3 steps' in digits
     faces = next(line for line in lines if line.rubric == 'The generated faces look like faces')
-    [run_dir] = (tmp_path / 'review' / 'runs' / 'celeba').iterdir()
+    [run_dir] = (tmp_path / 'review' / sandbox.HANDIN_FOLDER / 'runs' / 'celeba').iterdir()
     assert faces.result == 'REVIEW' and str(run_dir / 'grids' / 'step_000003.png') in faces.message
     for figure in ('Faces a face detector finds', 'Contrast', 'Grain', 'Variety', 'Novelty'):  # the face score
         assert re.search(rf'{figure}[^:]*: \d+\.\d+%? \(real[^:]*: \d+\.\d+%?', faces.message), (figure, faces.message)

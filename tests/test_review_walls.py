@@ -330,7 +330,7 @@ def test_what_a_hand_in_wrote_reaches_the_gradebook_feedback_and_terminal_inert(
     assert read[0]['learner'] == "'" + learner
     assert all(not value.startswith(inert.FORMULA_START) for row in read for value in row.values())
     feedback = (tmp_path / 'feedback' / f'{learner}.md').read_text()
-    assert '<img' not in feedback and '&lt;img' in feedback and '](javascript' not in feedback
+    assert '<img' not in feedback and '&lt;img' in feedback and '\\[click\\](javascript' in feedback
     assert '\x1b' not in feedback
     shown = batch.summary(rows) + review.format_lines([Line('FAIL', 'x', message)])
     assert '\x1b' not in shown and '\x07' not in shown and '\\x1b' in shown

@@ -8,7 +8,8 @@ import re
 CONTROL = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]')
 # OWASP's CSV injection: a cell beginning with one of these is read as a formula.
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
-MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_{}\[\]()#+!|~])')
+# What makes Markdown a link, an image, code or a table's cell; emphasis (* _) only changes how text looks.
+MARKDOWN_PUNCTUATION = re.compile(r'([\\`\[\]|])')
 
 
 def terminal(text):

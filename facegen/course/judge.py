@@ -148,7 +148,7 @@ class Replay:
                 self.play_claims()
                 return self.decode(event['result'])
             if kind == 'raise' and event['function'] == name:
-                self.play_claims()
+                self.play_claims(corroborate=False)  # a call that raised fails its check: its claims explain why
                 raise self.error(event['error'])
             if kind == 'made':
                 self.add(event, name)
@@ -186,7 +186,7 @@ class Replay:
                 raise Mismatch(f"the hand-in's process did {self.described(event)} inside {name}: something in it "
                                'changed the checks (see the WARN lines)')
 
-    def play_claims(self):
+    def play_claims(self, corroborate=True):
         """The mocks' calls the current call claims, played to the check's mocks where its graph shows them."""
         call = self.calls[-1]
         for event in call.claims:
@@ -194,7 +194,7 @@ class Replay:
             if not isinstance(watched, mock.NonCallableMock):
                 continue
             args, kwargs = self.decode(event['args']), self.decode(event['kwargs'])
-            if event['attribute'] == 'variable_scope':
+            if event['attribute'] == 'variable_scope' and corroborate:
                 self.corroborate_scope(call, args, kwargs)
             with contextlib.suppress(Exception):
                 watched(*args, **kwargs)
