@@ -112,8 +112,8 @@ raise RuntimeError('got ' + ', '.join(got))
     model_inputs = found[LINE['model_inputs']]
     assert model_inputs[0] == 'FAIL'
     assert re.search(r"got FileNotFoundError, (OSError|ConnectionRefusedError|PermissionError), "
-                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError, OSError, OSError$", model_inputs[1]), \
-        model_inputs
+                     r"(OSError|FileNotFoundError|PermissionError), FileNotFoundError, OSError, OSError$",
+                     model_inputs[1]), model_inputs
     assert not accepted, 'the hand-in reached a server on this machine'
     assert not outside.exists() and teacher_file.read_text() == 'kept'
     assert 'Face Generation' not in model_inputs[1] and '"cells"' not in model_inputs[1]

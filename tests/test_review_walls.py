@@ -4,7 +4,6 @@ function that hangs costs its time limit once."""
 import csv
 import dataclasses
 import io
-import json
 import os
 import sys
 import time

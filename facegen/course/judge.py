@@ -64,7 +64,6 @@ class HandInError(Exception):
 class Call:
     """One call of a learner's function being played back: what it made, and the mocks' calls it claims."""
     name: str
-    variables_before: int
     operations: set = dataclasses.field(default_factory=set)
     claims: list = dataclasses.field(default_factory=list)
 
@@ -132,7 +131,7 @@ class Replay:
         if self.depth == 0:
             self.callables = {**dict(enumerate(args)), **kwargs}
         self.depth += 1
-        self.calls.append(Call(name, len(self.in_graph().get_collection('variables'))))
+        self.calls.append(Call(name))
         try:
             return self.play(name)
         finally:
