@@ -8,9 +8,9 @@ PASS is what the learner's functions built passing the checks, whatever the firs
 what its code changed there. This process runs neither the hand-in's code nor its graph: it passes the evidence
 on, each line bounded, and reads the judge's small answers. It follows no link the hand-in's folder holds.
 Each rubric line of the course's review gets PASS or FAIL with the check's message; a check that fails where a
-function it builds on fails too says so. What a check can only guess is a WARN line, and so is code that reaches for the checks, the interpreter
-or the process (scan.py); the faces are a REVIEW line for the reviewer's eyes: neither counts in the exit status,
-which is 0 only when every PASS/FAIL line passes.
+function it builds on fails too says so. What a check can only guess is a WARN line, and so is code that reaches
+for the checks, the interpreter or the process (scan.py); the faces are a REVIEW line for the reviewer's eyes:
+neither counts in the exit status, which is 0 only when every PASS/FAIL line passes.
 
     python -m facegen review path/to/dlnd_face_generation.ipynb           # make review NOTEBOOK=...
     python -m facegen review path/to/dlnd_face_generation.ipynb --train   # make review NOTEBOOK=... TRAIN=1
