@@ -1,0 +1,128 @@
+"""Answers written the ways published 2017 hand-ins wrote them (written here, in their styles, none copied): where
+they train the same as the solution, the checks pass them in the learner's own process and the review passes them
+with the same lines."""
+import contextlib
+import io
+import warnings
+
+import pytest
+
+from conftest import solution_without_markers
+from test_review_isolation import LINE, verdicts, with_bodies, write
+from facegen.course import review
+
+# The learning-rate placeholder without a shape; networks with a keyword parameter of their own (alpha) that
+# model_loss passes; a train that passes model_opt the float rate, counts its own steps and shows a grid every 100.
+SIGNATURES = {'def discriminator(images, reuse=False):': 'def discriminator(images, reuse=False, alpha=0.2):',
+              'def generator(z, out_channel_dim, is_train=True):':
+              'def generator(z, out_channel_dim, is_train=True, alpha=0.2):'}
+STYLE_OF_2017 = {
+'model_inputs': '''
+    inputs_real = tf.placeholder(tf.float32, (None, image_width, image_height, image_channels), name='input_real')
+    inputs_z = tf.placeholder(tf.float32, (None, z_dim), name='input_z')
+    learning_rate = tf.placeholder(tf.float32, name='learning_rate')
+    return inputs_real, inputs_z, learning_rate
+''',
+'discriminator': '''
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x1 = tf.layers.conv2d(images, 64, 5, strides=2, padding='same')
+        relu1 = tf.maximum(alpha * x1, x1)
+        x2 = tf.layers.conv2d(relu1, 128, 5, strides=2, padding='same')
+        bn2 = tf.layers.batch_normalization(x2, training=True)
+        relu2 = tf.maximum(alpha * bn2, bn2)
+        flat = tf.reshape(relu2, (-1, 7 * 7 * 128))
+        logits = tf.layers.dense(flat, 1)
+        out = tf.sigmoid(logits)
+    return out, logits
+''',
+'generator': '''
+    with tf.variable_scope('generator', reuse=not is_train):
+        x1 = tf.layers.dense(z, 7 * 7 * 256)
+        x1 = tf.reshape(x1, (-1, 7, 7, 256))
+        x1 = tf.layers.batch_normalization(x1, training=is_train)
+        x1 = tf.maximum(alpha * x1, x1)
+        x2 = tf.layers.conv2d_transpose(x1, 128, 5, strides=2, padding='same')
+        x2 = tf.layers.batch_normalization(x2, training=is_train)
+        x2 = tf.maximum(alpha * x2, x2)
+        logits = tf.layers.conv2d_transpose(x2, out_channel_dim, 5, strides=2, padding='same')
+        out = tf.tanh(logits)
+    return out
+''',
+'model_loss': '''
+    alpha = 0.2
+    g_model = generator(input_z, out_channel_dim, alpha=alpha)
+    d_model_real, d_logits_real = discriminator(input_real, alpha=alpha)
+    d_model_fake, d_logits_fake = discriminator(g_model, reuse=True, alpha=alpha)
+    d_loss_real = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_real, labels=tf.ones_like(d_model_real) * 0.9))
+    d_loss_fake = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_fake, labels=tf.zeros_like(d_model_fake)))
+    g_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        logits=d_logits_fake, labels=tf.ones_like(d_model_fake)))
+    return d_loss_real + d_loss_fake, g_loss
+''',
+'train': '''
+    input_real, input_z, lr = model_inputs(data_shape[1], data_shape[2], data_shape[3], z_dim)
+    d_loss, g_loss = model_loss(input_real, input_z, data_shape[3])
+    d_opt, g_opt = model_opt(d_loss, g_loss, learning_rate, beta1)
+    steps = 0
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for epoch_i in range(epoch_count):
+            for batch_images in get_batches(batch_size):
+                steps += 1
+                batch_images = batch_images * 2
+                batch_z = np.random.uniform(-1, 1, size=(batch_size, z_dim))
+                sess.run(d_opt, feed_dict={input_real: batch_images, input_z: batch_z})
+                sess.run(g_opt, feed_dict={input_real: batch_images, input_z: batch_z})
+                if steps % 100 == 0:
+                    show_generator_output(sess, 25, input_z, data_shape[3], data_image_mode)
+''',
+}
+
+
+def in_2017_style():
+    nb = with_bodies(solution_without_markers(), STYLE_OF_2017)
+    for cell in nb.cells:
+        for old, new in SIGNATURES.items():
+            cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def test_an_answer_in_the_2017_style_passes_in_the_learners_process_and_in_the_review_with_the_same_lines(
+        tmp_path):
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    from facegen.notebooks import loader
+    path = write(tmp_path, in_2017_style())
+    functions = loader.notebook_functions(path)
+    warned = {}
+    for name, check in review.MODEL_CHECKS:
+        args = (functions[name],) if check in ('test_model_inputs', 'test_model_loss') else (functions[name], tf)
+        with contextlib.redirect_stdout(io.StringIO()) as printed, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', problem_unittests.StyleWarning)
+            getattr(problem_unittests, check)(*args)
+        assert 'Tests Passed' in printed.getvalue(), name
+        warned[name] = {str(w.message) for w in caught if issubclass(w.category, problem_unittests.StyleWarning)}
+    assert any('the number 0.0002' in text for text in warned['train']), warned['train']
+    lines = review.review(path)
+    assert all(verdicts(lines)[LINE[name]] == ('PASS', '') for name in LINE), review.format_lines(lines)
+    for name in LINE:
+        in_review = {line.message for line in lines if line.rubric == f'{name}: a choice to look at'}
+        assert in_review == warned[name], name
+
+
+@pytest.mark.parametrize('function, old, new, message', [
+    ('model_inputs', "learning_rate = tf.placeholder(tf.float32, name='learning_rate')",
+     "learning_rate = tf.placeholder(tf.float64, name='learning_rate')", 'Learning Rate dtype: expected float32'),
+    ('train', 'batch_images = batch_images * 2', 'batch_images = batch_images',
+     r'train: real images fed: expected values in \[-1, 1\]'),
+])
+def test_its_real_mistakes_still_fail_with_their_cause(tmp_path, function, old, new, message):
+    import re
+    nb = in_2017_style()
+    cell = next(c for c in nb.cells if f'def {function}(' in c.source)
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new)
+    found = verdicts(review.review(write(tmp_path, nb)))
+    assert found[LINE[function]][0] == 'FAIL' and re.search(message, found[LINE[function]][1]), found[LINE[function]]
