@@ -49,6 +49,17 @@ RETURNS = {'model_inputs': '(input_real, input_z, learning_rate)', 'discriminato
            'model_loss': '(d_loss, g_loss)', 'model_opt': '(d_train_opt, g_train_opt)'}
 
 
+# tf.contrib is gone in TensorFlow 2: the names of it that real 2017 answers use, and what does the same
+CONTRIB_REPLACEMENTS = {
+    'tf.contrib.layers.xavier_initializer()': 'tf.glorot_uniform_initializer()',
+    'tf.contrib.layers.xavier_initializer_conv2d()': 'tf.glorot_uniform_initializer()',
+    'tf.contrib.layers.batch_norm(x, is_training=...)': 'tf.layers.batch_normalization(x, training=...)',
+    'tf.contrib.layers.flatten(x)': 'tf.layers.flatten(x)',
+    'tf.contrib.layers.fully_connected(x, n)': 'tf.layers.dense(x, n)',
+}
+TRAIN_PARAMETERS = 'epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape, data_image_mode'
+
+
 class NotImplementedYet(AssertionError, NotImplementedError):
     """A notebook function is still the exercise's stub: its body is the TODO and a return of None."""
 
@@ -84,6 +95,37 @@ def _reuse_explained(call, scope, fix):
             raise AssertionError(f"{call} looked for '{scope}' variables to reuse before any were made "
                                  f'(TensorFlow: "{text}"). {fix}') from None
         raise
+
+
+def _errors_explained(test):
+    """A check whose learner's code raised what TensorFlow 2 or the check's own call explains better: that
+    explanation, the learner's error chained to it."""
+    @functools.wraps(test)
+    def run(function, *args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841 (IPython leaves this frame out of the traceback)
+        name = getattr(function, '__name__', 'the function')
+        try:
+            return test(function, *args, **kwargs)
+        except AttributeError as error:
+            if "attribute 'contrib'" not in str(error):
+                raise
+            replacements = '; '.join(f'{old} -> {new}' for old, new in CONTRIB_REPLACEMENTS.items())
+            raise AssertionError(f'tf.contrib, used by {name} or a function it calls, is gone in TensorFlow 2 (this '
+                                 f'project runs the 1.x code on TensorFlow 2\'s tf.compat.v1). The same from tf '
+                                 f'itself: {replacements}') from error
+        except AssertionError as error:
+            if 'tf.reset_default_graph()' not in str(error):
+                raise
+            raise AssertionError(f'{name} calls tf.reset_default_graph(), which TensorFlow does not allow inside the '
+                                 'graph the check (and each training cell) opens around train. Remove it: each '
+                                 'training cell builds in a fresh graph already') from error
+        except TypeError as error:
+            if test.__name__ != 'test_train' or 'argument' not in str(error) or f'{name}()' not in str(error):
+                raise
+            raise AssertionError(f'train is called as the training cells call it, train({TRAIN_PARAMETERS}), and '
+                                 f'Python says: {error}. Keep that signature, or give the parameters you added a '
+                                 'default') from error
+    return run
 
 
 def _print_success_message():
@@ -173,6 +215,7 @@ def _run(fetches, feed_dict=None):
         return sess.run(fetches, feed_dict)
 
 
+@_errors_explained
 @_in_fresh_graph
 def test_model_inputs(model_inputs):
     inputs = 'image_width=28, image_height=28, image_channels=3, z_dim=100'
@@ -245,6 +288,7 @@ def _test_discriminator_channels(discriminator, tf_module, channels):
            if swapped else 'Return (tf.sigmoid(logits), logits): the output is the probability the logits give')
 
 
+@_errors_explained
 def test_discriminator(discriminator, tf_module):
     for channels in CHANNELS:
         _test_discriminator_channels(discriminator, tf_module, channels)
@@ -306,6 +350,7 @@ def _check_generated_images(images, channels, name, inputs):
     _check_tensor(images, [None, 28, 28, channels], name, inputs)
 
 
+@_errors_explained
 def test_generator(generator, tf_module):
     for channels in CHANNELS:
         _test_generator_channels(generator, tf_module, channels)
@@ -407,6 +452,7 @@ def _test_model_loss_networks(model_loss):
     _check(np.all(np.isfinite(values)), 'model_loss values', 'finite numbers', values, inputs)
 
 
+@_errors_explained
 def test_model_loss(model_loss):
     _test_model_loss_labels(model_loss)  # stand-in networks: works before the learner's networks do
     _test_model_loss_networks(model_loss)
@@ -420,6 +466,7 @@ def _layer(scope, images):
         return tf.layers.batch_normalization(x, training=True)
 
 
+@_errors_explained
 @_in_fresh_graph
 def test_model_opt(model_opt, tf_module):
     inputs = 'd_loss and g_loss that each depend on both networks, learning_rate 0.1, beta1 0.5'
@@ -511,6 +558,7 @@ def _recording(calls, name, function):
     return record
 
 
+@_errors_explained
 @_in_fresh_graph
 def test_train(train, tf_module):
     """A short run on tiny fake data: every batch reaches the networks, doubled to [-1, 1]."""

@@ -449,3 +449,41 @@ def test_train_that_gives_model_opt_a_number_for_the_rate_passes_with_a_style_wa
     with pytest.warns(checks.StyleWarning, match=r"train gives model_opt the number 0.0002 as its learning rate: the "
                                                  r"course passes the learning-rate placeholder"):
         checks.test_train(bind(broken_train(nb, 2, rate_placeholder=False), nb), tf)
+
+
+# ---------------------------------------------------------------------------------------------- errors explained
+
+def discriminator_of_contrib(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.layers.conv2d(images, 16, 5, strides=2, padding='same',
+                             kernel_initializer=tf.contrib.layers.xavier_initializer())
+        logits = tf.layers.dense(tf.layers.flatten(x), 1)
+        return tf.sigmoid(logits), logits
+
+
+def train_that_resets_the_graph(nb):
+    def train(epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape, data_image_mode):
+        tf.reset_default_graph()
+        return broken_train(nb, 2)(epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape,
+                                   data_image_mode)
+    return train
+
+
+def train_with_a_parameter_of_its_own(epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape,
+                                      data_image_mode, print_every):
+    raise RuntimeError('not reached')
+
+
+@pytest.mark.parametrize('check, function, message', [
+    ('test_discriminator', lambda nb: discriminator_of_contrib,
+     r'^tf.contrib, used by discriminator_of_contrib or a function it calls, is gone in TensorFlow 2 .*'
+     r'tf.contrib.layers.xavier_initializer\(\) -> tf.glorot_uniform_initializer\(\)'),
+    ('test_train', train_that_resets_the_graph, r'^train calls tf.reset_default_graph\(\), which TensorFlow does not '
+                                               r'allow inside the graph the check'),
+    ('test_train', lambda nb: train_with_a_parameter_of_its_own,
+     r"^train is called as the training cells call it, train\(epoch_count, .*data_image_mode\), and Python says: "
+     r"train_with_a_parameter_of_its_own\(\) missing 1 required positional argument: 'print_every'"),
+])
+def test_what_tensorflow_2_or_the_checks_call_changed_is_said_in_the_learners_words(nb, check, function, message):
+    with pytest.raises(AssertionError, match=message):
+        getattr(checks, check)(bind(function(nb), nb), tf)
