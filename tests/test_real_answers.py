@@ -89,13 +89,31 @@ def in_2017_style():
     return nb
 
 
+def with_cells_of_its_own(nb):
+    """nb with a cell of constants and a cell of a helper function above the discriminator's, which uses it, and a
+    train that shows its grids every `show_every` steps, a constant of that cell."""
+    import nbformat
+    at = next(i for i, c in enumerate(nb.cells) if 'def discriminator(' in c.source)
+    nb.cells[at:at] = [nbformat.v4.new_code_cell('alpha = 0.2\nshow_every = 100'),
+                       nbformat.v4.new_code_cell('def leaky_relu(x, alpha=alpha):\n    return tf.maximum(alpha * x, x)')]
+    for cell in nb.cells:
+        if 'def discriminator(' in cell.source:
+            cell.source = cell.source.replace('tf.maximum(alpha * x1, x1)', 'leaky_relu(x1, alpha)')
+        if 'def train(' in cell.source:
+            cell.source = cell.source.replace('steps % 100 == 0', 'steps % show_every == 0')
+    return nb
+
+
+@pytest.mark.parametrize('cells_of_its_own', [False, True])
 def test_an_answer_in_the_2017_style_passes_in_the_learners_process_and_in_the_review_with_the_same_lines(
-        tmp_path):
+        tmp_path, cells_of_its_own):
     import problem_unittests
     import tensorflow.compat.v1 as tf
-    from facegen.notebooks import loader
-    path = write(tmp_path, in_2017_style())
-    functions = loader.notebook_functions(path)
+    from facegen.course import recorder
+    nb = with_cells_of_its_own(in_2017_style()) if cells_of_its_own else in_2017_style()
+    path = write(tmp_path, nb)
+    functions, problems, broken = recorder.load(nb)  # the namespace Jupyter has when the training cell runs
+    assert not broken and all(name not in problems for name in LINE)
     warned = {}
     for name, check in review.MODEL_CHECKS:
         args = (functions[name],) if check in ('test_model_inputs', 'test_model_loss') else (functions[name], tf)

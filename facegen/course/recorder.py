@@ -251,11 +251,13 @@ def _not_called_again(why, *args, **kwargs):
 
 def load(nb):
     """
-    Execute the notebook's function cells without their checks
+    Execute the notebook's function cells without their checks, and what the other cells up to the first training
+    cell define as Jupyter would have it when train runs: imports, functions and classes of the learner's own
+    (`def leaky_relu`), constants (`epochs = 2`); not what they download, show or train
     :return: (namespace, {function: why it cannot be checked}, [why a cell is broken, for cells of no function])
     """
     namespace = notebook_loader.base_namespace()
-    problems, broken_cells, defined_in = {}, [], {}
+    problems, broken_cells, defined_in, training = {}, [], {}, False
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code':
             continue
@@ -272,6 +274,9 @@ def load(nb):
             defined_in.setdefault(name, []).append(number)
         if names:
             _execute(tree, number, names, namespace, problems)
+        elif not training:
+            _define(tree, namespace)
+            training = 'helper.Dataset(' in cell.source
     for name, cells in defined_in.items():
         if len(cells) > 1:
             problems[name] = (f'{name} is defined in cells {" and ".join(map(str, cells))}: the later one wins in '
@@ -280,6 +285,27 @@ def load(nb):
         if name not in defined_in and name not in problems:
             problems[name] = f'no cell defines {name}: put back the exercise\'s cell with `def {name}(` and write it'
     return namespace, problems, broken_cells
+
+
+def _define(tree, namespace):
+    """Run a cell's imports, function and class definitions and constant assignments into namespace, each alone
+    (one that fails is left out: the check that needs it says what is missing)."""
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or \
+                isinstance(node, ast.Assign) and _constant(node.value):
+            with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(ast.Module(body=[node], type_ignores=[]), '<cell>', 'exec'), namespace)
+
+
+def _constant(value):
+    """Whether an assigned value is a constant: a literal, or a name like tf.nn.leaky_relu."""
+    try:
+        ast.literal_eval(value)
+        return True
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        while isinstance(value, ast.Attribute):
+            value = value.value
+        return isinstance(value, ast.Name)
 
 
 def _execute(tree, number, names, namespace, problems):
