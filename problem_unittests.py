@@ -114,11 +114,13 @@ def _errors_explained(test):
                                  f'project runs the 1.x code on TensorFlow 2\'s tf.compat.v1). The same from tf '
                                  f'itself: {replacements}') from error
         except AssertionError as error:
-            if 'tf.reset_default_graph()' not in str(error):
-                raise
-            raise AssertionError(f'{name} calls tf.reset_default_graph(), which TensorFlow does not allow inside the '
-                                 'graph the check (and each training cell) opens around train. Remove it: each '
-                                 'training cell builds in a fresh graph already') from error
+            if 'tf.reset_default_graph()' in str(error):
+                raise AssertionError(f'{name} calls tf.reset_default_graph(), which TensorFlow does not allow inside '
+                                     'the graph the check (and each training cell) opens around train. Remove it: '
+                                     'each training cell builds in a fresh graph already') from error
+            if not _raised_by_the_checks(error):
+                raise  # the learner's own assert: its line is the news
+            raise error.with_traceback(None)  # the message is the news, not this file's frames
         except TypeError as error:
             if test.__name__ != 'test_train' or 'argument' not in str(error) or f'{name}()' not in str(error):
                 raise
@@ -126,6 +128,14 @@ def _errors_explained(test):
                                  f'Python says: {error}. Keep that signature, or give the parameters you added a '
                                  'default') from error
     return run
+
+
+def _raised_by_the_checks(error):
+    """Whether an exception was raised in this file (a check's verdict) rather than in the learner's code."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and frame.tb_frame.f_code.co_filename == __file__
 
 
 def _print_success_message():

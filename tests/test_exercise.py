@@ -1,6 +1,7 @@
 """The learner's edition: made from the solution like a lock file, read like the 2017 exercise, nothing leaked."""
 import ast
 import os
+import re
 import subprocess
 
 import nbformat
@@ -143,3 +144,8 @@ def test_a_learner_running_the_exercise_stops_at_the_first_check(tmp_path, monke
     assert failure.value.ename == 'NotImplementedYet'
     assert failure.value.evalue.startswith('model_inputs is not implemented yet: it returns (None, None, None). '
                                            'Write its body in place of `# TODO: Implement Function`')
+    # What Jupyter shows above the message: the learner's cell, and of the checks only the frame that raises (IPython
+    # shows the last frame whatever it holds): not the thirty lines of the checks' own frames
+    shown = re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(failure.value.traceback))  # less the terminal colours
+    frames = re.findall(r'^(?:Cell In\[\d+\]|File .+?):\d+|^Cell In\[\d+\], line \d+', shown, re.MULTILINE)
+    assert len(frames) == 2 and 'problem_unittests' in frames[1] and len(shown.splitlines()) < 20, shown
