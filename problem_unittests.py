@@ -344,16 +344,27 @@ def _test_generator_channels(generator, tf_module, channels):
         sess.run(tf.global_variables_initializer())
         train_out, whole = sess.run((output, sample), {z: batch_z})
         single = sess.run(sample, {z: batch_z[:1]})  # inference mode: one z gives one image, whatever the batch
+        again = sess.run(sample, {z: batch_z})
     low, high = train_out.min(), train_out.max()
     _check(np.abs(train_out).max() <= 1 and low < 0 < high, 'Generator output range',
            'values in [-1, 1] on both sides of 0 (tanh)', f'[{low:.3f}, {high:.3f}]', inputs,
            'A sigmoid at the output? End in tf.tanh: train feeds the real images in [-1, 1]' if low >= 0 else
            'End in tf.tanh: train feeds the real images in [-1, 1]')
-    _check(np.allclose(whole[:1], single, atol=1e-4), 'Generator(is_train=False)',
-           'each image independent of the rest of the batch (batch normalization in inference mode)',
-           'images that change with the batch', inputs,
-           'Pass training=is_train to tf.layers.batch_normalization: drawing samples (is_train=False) normalizes '
-           'with the moving averages learnt in training, not with the batch at hand')
+    batch_norm_fix = 'Pass training=is_train to tf.layers.batch_normalization: drawing samples (is_train=False) ' \
+                     'normalizes with the moving averages learnt in training, not with the batch at hand'
+    if not np.allclose(whole, again, atol=1e-4):  # dropout or noise left on: the same z gives other images
+        warnings.warn('The generator draws other images from the same z each time it samples (is_train=False): '
+                      'dropout or noise stays on. The course samples without it: pass training=is_train to '
+                      'tf.layers.dropout', StyleWarning)
+        scope = sample.op.name.split('/')[0] + '/'  # the sampling call's operations: their batch norm, by its mode
+        training_mode = [op.name for op in tf.get_default_graph().get_operations() if op.name.startswith(scope)
+                         and op.type.startswith('FusedBatchNorm') and op.get_attr('is_training')]
+        _check(not training_mode, 'Generator(is_train=False)', 'batch normalization in inference mode',
+               f'training mode in {training_mode[:3]}', inputs, batch_norm_fix)
+    else:
+        _check(np.allclose(whole[:1], single, atol=1e-4), 'Generator(is_train=False)',
+               'each image independent of the rest of the batch (batch normalization in inference mode)',
+               'images that change with the batch', inputs, batch_norm_fix)
 
 
 def _check_generated_images(images, channels, name, inputs):

@@ -528,3 +528,24 @@ def train_with_a_parameter_of_its_own(epoch_count, batch_size, z_dim, learning_r
 def test_what_tensorflow_2_or_the_checks_call_changed_is_said_in_the_learners_words(nb, check, function, message):
     with pytest.raises(AssertionError, match=message):
         getattr(checks, check)(bind(function(nb), nb), tf)
+
+
+def generator_with_dropout(batch_norm_training):
+    """A generator whose dropout stays on when sampling (a real answer's way), its batch norm as given."""
+    def generator(z, out_channel_dim, is_train=True):
+        with tf.variable_scope('generator', reuse=not is_train):
+            x = tf.reshape(tf.layers.dense(z, 7 * 7 * 32), (-1, 7, 7, 32))
+            x = tf.nn.relu(tf.layers.batch_normalization(x, training=is_train if batch_norm_training is None
+                                                         else batch_norm_training))
+            x = tf.layers.dropout(x, rate=0.3, training=True)
+            x = tf.layers.conv2d_transpose(x, 16, 5, strides=2, padding='same')
+            return tf.tanh(tf.layers.conv2d_transpose(x, out_channel_dim, 5, strides=2, padding='same'))
+    return generator
+
+
+def test_a_generator_whose_dropout_stays_on_passes_with_a_warning_and_its_batch_norm_is_still_checked():
+    with pytest.warns(checks.StyleWarning, match='dropout or noise stays on'):
+        checks.test_generator(generator_with_dropout(None), tf)
+    with pytest.raises(AssertionError, match=r"Generator\(is_train=False\): expected batch normalization in "
+                                             r"inference mode, found training mode in .*Pass training=is_train"):
+        checks.test_generator(generator_with_dropout(True), tf)
