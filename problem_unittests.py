@@ -121,6 +121,10 @@ def _errors_explained(test):
             if not _raised_by_the_checks(error):
                 raise  # the learner's own assert: its line is the news
             raise error.with_traceback(None)  # the message is the news, not this file's frames
+        except tf.errors.InvalidArgumentError as error:
+            raise AssertionError(f'{name}\'s graph fails when the check runs it (TensorFlow: '
+                                 f'"{error.message.splitlines()[0][:200]}"): a shape written for one batch size? '
+                                 'Use -1 for the batch, as in tf.reshape(x, (-1, 7 * 7 * 256))') from error
         except TypeError as error:
             if test.__name__ != 'test_train' or 'argument' not in str(error) or f'{name}()' not in str(error):
                 raise
@@ -136,6 +140,12 @@ def _raised_by_the_checks(error):
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
     return frame is not None and frame.tb_frame.f_code.co_filename == __file__
+
+
+def _named(op_names):
+    """Operations as a learner recognises them: the layers (name scopes) they are in, not each op's name."""
+    layers = list(dict.fromkeys(name.rsplit('/', 1)[0] for name in op_names))
+    return ', '.join(layers[:3]) + (f' and {len(layers) - 3} more' if len(layers) > 3 else '')
 
 
 def _print_success_message():
@@ -288,7 +298,7 @@ def _test_discriminator_channels(discriminator, tf_module, channels):
                DISCRIMINATOR_SCOPE)
 
     first_layer_bn = _batch_norm_ops(_ops_near([image.op], 'forward', cross_weighted=1))
-    _check(not first_layer_bn, 'Discriminator first layer', 'no batch normalization', first_layer_bn,
+    _check(not first_layer_bn, 'Discriminator first layer', 'no batch normalization', _named(first_layer_bn),
            fix="Normalize from the second layer on: the first layer must see the data's true statistics "
                "(Goodfellow's GAN tutorial, p. 27)")
     _warn_without(_ops_in_scope('discriminator'), {'LeakyRelu', 'Maximum'}, 'discriminator',
@@ -333,7 +343,7 @@ def _test_generator_channels(generator, tf_module, channels):
                GENERATOR_SCOPE)
 
     output_bn = _batch_norm_ops(_ops_near([output.op], 'backward', cross_weighted=0))
-    _check(not output_bn, 'Generator output layer', 'no batch normalization', output_bn,
+    _check(not output_bn, 'Generator output layer', 'no batch normalization', _named(output_bn),
            fix='Normalize every layer but the last: the output must be free to take the values of real images')
     _warn_without(_ops_in_scope('generator'), {'FusedBatchNormV3', 'FusedBatchNorm', 'Rsqrt'}, 'generator',
                   'batch normalization (tf.layers.batch_normalization(x, training=is_train)): it keeps a deep '
@@ -441,6 +451,11 @@ def _test_model_loss_labels(model_loss):
         d_value, g_value = _run((d_loss, g_loss), {input_real: np.zeros((2, 28, 28, 3)),
                                                    input_z: np.zeros((2, 100))})
     inputs = f'discriminator logits {real_logit} on real images and {fake_logit} on generated ones'
+    swapped = 1 / (1 + np.exp(-fake_logit))  # the stand-in's output, read as logits by a (logits, output) unpacking
+    _check(not np.isclose(g_value, _softplus(-swapped), atol=1e-4), 'model_loss: the discriminator\'s returns',
+           '(output, logits), the probability first', f'g_loss {g_value:.4f}, the cross-entropy of the output '
+           f'{swapped:.4f} taken as logits', inputs, 'Unpack them in that order: d_model_real, d_logits_real = '
+           'discriminator(input_real), and give the logits to tf.nn.sigmoid_cross_entropy_with_logits')
     # g_loss = xe(fake_logit, label_generated); smoothed (0.7-1.0) as the real labels may be
     label_generated = (_softplus(fake_logit) - g_value) / fake_logit
     _check(0.7 - 1e-4 <= label_generated <= 1.0 + 1e-4, 'model_loss: g_loss',

@@ -549,3 +549,41 @@ def test_a_generator_whose_dropout_stays_on_passes_with_a_warning_and_its_batch_
     with pytest.raises(AssertionError, match=r"Generator\(is_train=False\): expected batch normalization in "
                                              r"inference mode, found training mode in .*Pass training=is_train"):
         checks.test_generator(generator_with_dropout(True), tf)
+
+
+def loss_of_swapped_returns(input_real, input_z, out_channel_dim):
+    """A model_loss written for a discriminator that returns (logits, output)."""
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    real_logits, _ = discriminator(input_real)  # noqa: F821
+    fake_logits, _ = discriminator(fake, reuse=True)  # noqa: F821
+    return xent(real_logits, 1.0) + xent(fake_logits, 0.0), xent(fake_logits, 1.0)
+
+
+def discriminator_of_a_fixed_batch(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.layers.conv2d(images, 8, 5, strides=2, padding='same')
+        logits = tf.layers.dense(tf.reshape(x, (-1, 1000)), 1)  # 14 * 14 * 8 values an image: the batch mixed
+        return tf.sigmoid(logits), logits
+
+
+def discriminator_normalizing_its_input(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.layers.batch_normalization(tf.layers.conv2d(images, 8, 5, strides=2, padding='same'), training=True)
+        logits = tf.layers.dense(tf.layers.flatten(tf.nn.leaky_relu(x)), 1)
+        return tf.sigmoid(logits), logits
+
+
+@pytest.mark.parametrize('check, function, message', [
+    ('test_model_loss', loss_of_swapped_returns, r"^model_loss: the discriminator's returns: expected \(output, "
+                                                 r"logits\), the probability first.*Unpack them in that order"),
+    ('test_discriminator', discriminator_of_a_fixed_batch, r"^discriminator_of_a_fixed_batch's graph fails when the "
+                                                           r"check runs it \(TensorFlow: .*\): a shape written for one "
+                                                           r"batch size\? Use -1"),
+    ('test_discriminator', discriminator_normalizing_its_input,
+     r'^Discriminator first layer: expected no batch normalization, found discriminator/batch_normalization[^,]*'
+     r'(, [^,]+){0,2}( and \d+ more)?\. Normalize'),
+])
+def test_a_real_mistake_is_named_as_the_learner_made_it(nb, check, function, message):
+    with pytest.raises(AssertionError, match=message) as failure:
+        getattr(checks, check)(*((bind(function, nb),) if check == 'test_model_loss' else (function, tf)))
+    assert len(str(failure.value)) < 600, str(failure.value)
