@@ -53,7 +53,7 @@ test: $(STAMP)
 	$(FACEGEN) test
 
 notebook: $(STAMP)
-	$(FACEGEN) notebook $(NOTEBOOK) $(NOTEBOOK_ARGS)
+	$(FACEGEN) notebook "$(NOTEBOOK)" $(NOTEBOOK_ARGS)
 
 # The learner's edition opens like the solution; its kernel runs in exercise/, on the same data folder.
 exercise: $(STAMP)
@@ -64,17 +64,17 @@ regenerate-exercise: $(STAMP)
 	$(FACEGEN) regenerate-exercise
 
 # The rubric over NOTEBOOK (default: the solution) by this project's checks, the notebook's code in a sandbox;
-# TRAIN=1 trains for a few minutes too. HANDINS=folder-or-zip reviews a class, JOBS at a time, into
+# TRAIN=1 trains for a few minutes too (paths may hold spaces). HANDINS=folder-or-zip reviews a class, JOBS at a time, into
 # output/review/NAME/ (gradebook.csv, feedback/). LIMITS overrides the hand-ins' limits, e.g. LIMITS="--memory-gb 4".
 JOBS ?= 1
 LIMITS ?=
 review: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(if $(HANDINS),--handins $(HANDINS) --jobs $(JOBS),$(NOTEBOOK)) \
+	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(if $(HANDINS),--handins "$(HANDINS)" --jobs $(JOBS),"$(NOTEBOOK)") \
 		$(if $(filter 1,$(TRAIN)),--train) $(LIMITS)
 
 # The gradebook and feedback files again from OUT/results/*.json (reviews run elsewhere, a cluster's jobs).
 gradebook: $(STAMP)
-	$(FACEGEN) gradebook $(OUT)
+	$(FACEGEN) gradebook $(if $(OUT),"$(OUT)")
 
 handout: $(STAMP)
 	$(FACEGEN) handout
@@ -84,13 +84,13 @@ wheel: $(STAMP)
 
 # TensorBoard on every run, side by side (one line and what to do when there is none, or its port is taken)
 tensorboard: $(STAMP)
-	@$(FACEGEN) tensorboard $(OUTPUT) $(TENSORBOARD_ARGS)
+	@$(FACEGEN) tensorboard "$(OUTPUT)" $(TENSORBOARD_ARGS)
 
 runs: $(STAMP)
-	@$(FACEGEN) runs $(OUTPUT)
+	@$(FACEGEN) runs "$(OUTPUT)"
 
 remove-run: $(STAMP)
-	@$(FACEGEN) remove-run $(RUN)
+	@$(FACEGEN) remove-run $(if $(RUN),"$(RUN)")
 
 # A Python with torch for the benchmark's PyTorch peers (bench/train_speed.py --torch-python .venv-torch/bin/python)
 torch-venv: .venv-torch/.installed

@@ -144,3 +144,53 @@ def test_its_real_mistakes_still_fail_with_their_cause(tmp_path, function, old, 
     cell.source = cell.source.replace(old, new)
     found = verdicts(review.review(write(tmp_path, nb)))
     assert found[LINE[function]][0] == 'FAIL' and re.search(message, found[LINE[function]][1]), found[LINE[function]]
+
+
+# One function each, written as real answers write it: the review says what the checks say in the learner's process.
+ONE_FUNCTION = [
+    ('discriminator', '''
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.layers.conv2d(images, 16, 5, strides=2, padding='same',
+                             kernel_initializer=tf.contrib.layers.xavier_initializer())
+        logits = tf.layers.dense(tf.layers.flatten(tf.nn.leaky_relu(x)), 1)
+        return tf.sigmoid(logits), logits
+'''),
+    ('generator', '''
+    with tf.variable_scope('generator', reuse=not is_train):
+        x = tf.reshape(tf.layers.dense(z, 7 * 7 * 32), (-1, 7, 7, 32))
+        x = tf.nn.relu(tf.layers.batch_normalization(x, training=is_train))
+        x = tf.layers.dropout(x, rate=0.3, training=True)
+        x = tf.layers.conv2d_transpose(x, 16, 5, strides=2, padding='same')
+        return tf.tanh(tf.layers.conv2d_transpose(x, out_channel_dim, 5, strides=2, padding='same'))
+'''),
+    ('model_loss', '''
+    fake = generator(input_z, out_channel_dim)
+    real_logits, _ = discriminator(input_real)
+    fake_logits, _ = discriminator(fake, reuse=True)
+    def xent(logits, label):
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=tf.ones_like(logits) * label))
+    return xent(real_logits, 0.9) + xent(fake_logits, 0.0), xent(fake_logits, 0.9)
+'''),
+]
+
+
+@pytest.mark.parametrize('function, body', ONE_FUNCTION)
+def test_the_review_says_what_the_check_says_in_the_learners_process(tmp_path, function, body):
+    import problem_unittests
+    import tensorflow.compat.v1 as tf
+    from facegen.course import recorder
+    nb = with_bodies(solution_without_markers(), {function: body})
+    namespace, _, _ = recorder.load(nb)
+    check = f'test_{function}'
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', problem_unittests.StyleWarning)
+        try:
+            getattr(problem_unittests, check)(*((namespace[function],) if function == 'model_loss' else
+                                                (namespace[function], tf)))
+            expected = ('PASS', '')
+        except AssertionError as error:
+            expected = ('FAIL', str(error))
+    lines = review.review(write(tmp_path, nb))
+    assert verdicts(lines)[LINE[function]] == expected
+    assert {line.message for line in lines if line.rubric == f'{function}: a choice to look at'} == \
+        {str(w.message) for w in caught if issubclass(w.category, problem_unittests.StyleWarning)}

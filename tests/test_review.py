@@ -146,8 +146,13 @@ def test_a_path_that_is_no_notebook_gets_one_fail_line(tmp_path, content, messag
     assert len(lines) == 1 and lines[0].result == 'FAIL' and re.search(message, lines[0].message)
 
 
-def test_make_review_prints_the_table_and_fails_on_the_exercise():
-    done = subprocess.run(['make', '--no-print-directory', 'review', f'NOTEBOOK={exercise.EXERCISE}'],
+def test_make_review_prints_the_table_and_fails_on_the_exercise(tmp_path):
+    """A teacher's path holds spaces (a class's folder, an LMS's names)."""
+    folder = tmp_path / 'Face Generation class'
+    folder.mkdir()
+    notebook = folder / 'Ana Sanchez dlnd_face_generation.ipynb'
+    notebook.write_bytes(open(exercise.EXERCISE, 'rb').read())
+    done = subprocess.run(['make', '--no-print-directory', 'review', f'NOTEBOOK={notebook}'],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     assert 'FAIL   model_inputs is implemented correctly\n         model_inputs is not implemented yet' in done.stdout

@@ -24,6 +24,7 @@ import concurrent.futures
 import csv
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -137,9 +138,9 @@ def review_one(learner, notebook, out, train, limits, data_dir):
     except subprocess.TimeoutExpired:
         why = f'its review did not finish within {whole:g} s'
     if not os.path.isfile(result_path):
+        alone = f'make review NOTEBOOK={shlex.quote(notebook)}'
         write_result(result_path, result_of(notebook, [Line('FAIL', 'The notebook is there', f'{why}: review it '
-                                                            f'alone (make review NOTEBOOK={notebook}) to see where it '
-                                                            'stops')]))
+                                                            f'alone ({alone}) to see where it stops')]))
     return learner
 
 
