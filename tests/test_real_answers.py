@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import solution_without_markers
-from test_review_isolation import LINE, verdicts, with_bodies, write
+from test_review_isolation import IN_2017_STYLE, LINE, verdicts, with_bodies, write
 from facegen.course import review
 
 # The learning-rate placeholder without a shape; networks with a keyword parameter of their own (alpha) that
@@ -16,37 +16,12 @@ from facegen.course import review
 SIGNATURES = {'def discriminator(images, reuse=False):': 'def discriminator(images, reuse=False, alpha=0.2):',
               'def generator(z, out_channel_dim, is_train=True):':
               'def generator(z, out_channel_dim, is_train=True, alpha=0.2):'}
-STYLE_OF_2017 = {
+STYLE_OF_2017 = {**IN_2017_STYLE,  # its networks, leaky ReLU by tf.maximum
 'model_inputs': '''
     inputs_real = tf.placeholder(tf.float32, (None, image_width, image_height, image_channels), name='input_real')
     inputs_z = tf.placeholder(tf.float32, (None, z_dim), name='input_z')
     learning_rate = tf.placeholder(tf.float32, name='learning_rate')
     return inputs_real, inputs_z, learning_rate
-''',
-'discriminator': '''
-    with tf.variable_scope('discriminator', reuse=reuse):
-        x1 = tf.layers.conv2d(images, 64, 5, strides=2, padding='same')
-        relu1 = tf.maximum(alpha * x1, x1)
-        x2 = tf.layers.conv2d(relu1, 128, 5, strides=2, padding='same')
-        bn2 = tf.layers.batch_normalization(x2, training=True)
-        relu2 = tf.maximum(alpha * bn2, bn2)
-        flat = tf.reshape(relu2, (-1, 7 * 7 * 128))
-        logits = tf.layers.dense(flat, 1)
-        out = tf.sigmoid(logits)
-    return out, logits
-''',
-'generator': '''
-    with tf.variable_scope('generator', reuse=not is_train):
-        x1 = tf.layers.dense(z, 7 * 7 * 256)
-        x1 = tf.reshape(x1, (-1, 7, 7, 256))
-        x1 = tf.layers.batch_normalization(x1, training=is_train)
-        x1 = tf.maximum(alpha * x1, x1)
-        x2 = tf.layers.conv2d_transpose(x1, 128, 5, strides=2, padding='same')
-        x2 = tf.layers.batch_normalization(x2, training=is_train)
-        x2 = tf.maximum(alpha * x2, x2)
-        logits = tf.layers.conv2d_transpose(x2, out_channel_dim, 5, strides=2, padding='same')
-        out = tf.tanh(logits)
-    return out
 ''',
 'model_loss': '''
     alpha = 0.2

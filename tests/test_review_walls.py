@@ -107,7 +107,8 @@ def test_a_hand_in_of_other_allowed_styles_passes_every_function_line(tmp_path):
 
 @needs_the_sandbox
 def test_a_graph_of_a_type_off_the_list_fails_its_function_naming_it_and_the_teacher_is_untouched(tmp_path):
-    """Two ops that would end the teacher's process with status 0 and read a root-only file: each a FAIL naming it."""
+    """Two ops that would end the teacher's process with status 0 and read a root-only file: each a FAIL naming it;
+    and a terabyte asked of allowed ops: a FAIL, the review goes on."""
     secret = tmp_path / 'secret.txt'
     secret.write_text('the teacher secret')
     secret.chmod(0o600)
@@ -117,11 +118,16 @@ z = z + 0.0 * tf.cast(tf.strings.length(gen_io_ops.read_file({str(secret)!r})), 
 """)
     with_body_start(nb, 'discriminator', "tf.add_to_collection('update_ops', tf.raw_ops.Abort(error_msg='', "
                                          "exit_without_error=True))")
+    # Allowed types, unbounded memory: 1 TB asked of the judge, which has limits of its own
+    cell = next(c for c in nb.cells if 'def model_loss(' in c.source)
+    cell.source = cell.source.replace('\n    return d_loss, g_loss', '\n    return d_loss + 0 * tf.reduce_sum(tf.fill(tf.stack('
+                                      '[2 ** 16, 2 ** 16, tf.cast(d_loss * 0, tf.int32) + 64]), 1.0)), g_loss')
     lines = review.review(write(tmp_path, nb), limits=SMALL)
     found = verdicts(lines)
     assert found[LINE['generator']][0] == 'FAIL' and 'generator builds operations the review does not run: ReadFile' \
         in found[LINE['generator']][1]
     assert found[LINE['discriminator']][0] == 'FAIL' and 'Abort' in found[LINE['discriminator']][1]
+    assert found[LINE['model_loss']][0] == 'FAIL' and 'OOM' in found[LINE['model_loss']][1], found[LINE['model_loss']]
     assert not any('the teacher secret' in line.message for line in lines)
 
 
