@@ -70,7 +70,8 @@ def with_cells_of_its_own(nb):
     import nbformat
     at = next(i for i, c in enumerate(nb.cells) if 'def discriminator(' in c.source)
     nb.cells[at:at] = [nbformat.v4.new_code_cell('alpha = 0.2\nshow_every = 100'),
-                       nbformat.v4.new_code_cell('def leaky_relu(x, alpha=alpha):\n    return tf.maximum(alpha * x, x)')]
+                       nbformat.v4.new_code_cell('def leaky_relu(x, alpha=alpha):\n'
+                                                 '    return tf.maximum(alpha * x, x)')]
     for cell in nb.cells:
         if 'def discriminator(' in cell.source:
             cell.source = cell.source.replace('tf.maximum(alpha * x1, x1)', 'leaky_relu(x1, alpha)')
@@ -143,7 +144,8 @@ ONE_FUNCTION = [
     real_logits, _ = discriminator(input_real)
     fake_logits, _ = discriminator(fake, reuse=True)
     def xent(logits, label):
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=tf.ones_like(logits) * label))
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits,
+                                                                      labels=tf.ones_like(logits) * label))
     return xent(real_logits, 0.9) + xent(fake_logits, 0.0), xent(fake_logits, 0.9)
 '''),
 ]

@@ -120,8 +120,9 @@ z = z + 0.0 * tf.cast(tf.strings.length(gen_io_ops.read_file({str(secret)!r})), 
                                          "exit_without_error=True))")
     # Allowed types, unbounded memory: 1 TB asked of the judge, which has limits of its own
     cell = next(c for c in nb.cells if 'def model_loss(' in c.source)
-    cell.source = cell.source.replace('\n    return d_loss, g_loss', '\n    return d_loss + 0 * tf.reduce_sum(tf.fill(tf.stack('
-                                      '[2 ** 16, 2 ** 16, tf.cast(d_loss * 0, tf.int32) + 64]), 1.0)), g_loss')
+    terabyte = 'tf.fill(tf.stack([2 ** 16, 2 ** 16, tf.cast(d_loss * 0, tf.int32) + 64]), 1.0)'  # sized when run
+    cell.source = cell.source.replace('\n    return d_loss, g_loss',
+                                      f'\n    return d_loss + 0 * tf.reduce_sum({terabyte}), g_loss')
     lines = review.review(write(tmp_path, nb), limits=SMALL)
     found = verdicts(lines)
     assert found[LINE['generator']][0] == 'FAIL' and 'generator builds operations the review does not run: ReadFile' \
