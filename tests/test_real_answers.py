@@ -65,11 +65,13 @@ def in_2017_style():
 
 
 def with_cells_of_its_own(nb):
-    """nb with a cell of constants and a cell of a helper function above the discriminator's, which uses it, and a
-    train that shows its grids every `show_every` steps, a constant of that cell."""
+    """nb with a cell of 2017 imports and constants and a cell of a helper function above the discriminator's, which
+    uses it, and a train that shows its grids every `show_every` steps, a constant of that cell."""
     import nbformat
     at = next(i for i, c in enumerate(nb.cells) if 'def discriminator(' in c.source)
-    nb.cells[at:at] = [nbformat.v4.new_code_cell('alpha = 0.2\nshow_every = 100'),
+    nb.cells[at:at] = [nbformat.v4.new_code_cell('import tensorflow as tf  # TensorFlow 1 in 2017\n'
+                                                 'from distutils.version import LooseVersion\n'
+                                                 'alpha = 0.2\nshow_every = 100'),
                        nbformat.v4.new_code_cell('def leaky_relu(x, alpha=alpha):\n'
                                                  '    return tf.maximum(alpha * x, x)')]
     for cell in nb.cells:

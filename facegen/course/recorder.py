@@ -257,6 +257,7 @@ def load(nb):
     :return: (namespace, {function: why it cannot be checked}, [why a cell is broken, for cells of no function])
     """
     namespace = notebook_loader.base_namespace()
+    base = frozenset(namespace)
     problems, broken_cells, defined_in, training = {}, [], {}, False
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code':
@@ -273,9 +274,9 @@ def load(nb):
         for name in names:
             defined_in.setdefault(name, []).append(number)
         if names:
-            _execute(tree, number, names, namespace, problems)
+            _execute(tree, number, names, namespace, problems, base)
         elif not training:
-            _define(tree, namespace)
+            _define(tree, namespace, base)
             training = 'helper.Dataset(' in cell.source
     for name, cells in defined_in.items():
         if len(cells) > 1:
@@ -287,14 +288,23 @@ def load(nb):
     return namespace, problems, broken_cells
 
 
-def _define(tree, namespace):
+def _define(tree, namespace, base):
     """Run a cell's imports, function and class definitions and constant assignments into namespace, each alone
     (one that fails is left out: the check that needs it says what is missing)."""
     for node in tree.body:
+        if _rebinds(node, base):
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or \
                 isinstance(node, ast.Assign) and _constant(node.value):
             with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(ast.Module(body=[node], type_ignores=[]), '<cell>', 'exec'), namespace)
+
+
+def _rebinds(node, base):
+    """Whether an import binds a name of the base namespace, which the review gives the notebook itself: a 2017
+    notebook's `import tensorflow as tf` meant TensorFlow 1, which is tf.compat.v1 here."""
+    return isinstance(node, (ast.Import, ast.ImportFrom)) and \
+        any((alias.asname or alias.name.split('.')[0]) in base for alias in node.names)
 
 
 def _constant(value):
@@ -308,12 +318,13 @@ def _constant(value):
         return isinstance(value, ast.Name)
 
 
-def _execute(tree, number, names, namespace, problems):
+def _execute(tree, number, names, namespace, problems, base):
     """Run one function cell, less its calls of the checks (tests.test_...), into namespace."""
     body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and
                                                isinstance(node.value.func, ast.Attribute) and
                                                isinstance(node.value.func.value, ast.Name) and
-                                               node.value.func.value.id == 'tests')]
+                                               node.value.func.value.id == 'tests')
+            and not _rebinds(node, base)]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(ast.Module(body=body, type_ignores=[]), f'<cell {number}>', 'exec'), namespace)
