@@ -122,9 +122,10 @@ def _errors_explained(test):
                 raise  # the learner's own assert: its line is the news
             raise error.with_traceback(None)  # the message is the news, not this file's frames
         except tf.errors.InvalidArgumentError as error:
-            raise AssertionError(f'{name}\'s graph fails when the check runs it (TensorFlow: '
-                                 f'"{error.message.splitlines()[0][:200]}"): a shape written for one batch size? '
-                                 'Use -1 for the batch, as in tf.reshape(x, (-1, 7 * 7 * 256))') from error
+            raise AssertionError(f'{name}\'s graph fails when the check runs it on a batch of images (TensorFlow: '
+                                 f'"{_tensorflow_says(error)}"): a shape written for one batch size, or layers that '
+                                 'do not connect as their sizes say? Use -1 for the batch, as in tf.reshape(x, (-1, '
+                                 '7 * 7 * 256)), with the size the layer before gives') from error
         except TypeError as error:
             if test.__name__ != 'test_train' or 'argument' not in str(error) or f'{name}()' not in str(error):
                 raise
@@ -132,6 +133,16 @@ def _errors_explained(test):
                                  f'Python says: {error}. Keep that signature, or give the parameters you added a '
                                  'default') from error
     return run
+
+
+def _tensorflow_says(error):
+    """What went wrong, from a TensorFlow error raised while running a graph, and at which operation: TensorFlow 2
+    heads it with "Graph execution error" and the Python stack where the operation was made."""
+    lines = [line for line in error.message.splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith((' ', '\t', 'Graph execution error', 'Detected at node',
+                                                           'Node:'))]
+    node = next((line.split(':', 1)[1].strip() for line in lines if line.startswith('Node:')), None)
+    return (said[-1] if said else lines[0] if lines else type(error).__name__)[:200] + (f' at {node}' if node else '')
 
 
 def _raised_by_the_checks(error):

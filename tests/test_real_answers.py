@@ -126,13 +126,6 @@ def test_its_real_mistakes_still_fail_with_their_cause(tmp_path, function, old, 
 
 # One function each, written as real answers write it: the review says what the checks say in the learner's process.
 ONE_FUNCTION = [
-    ('discriminator', '''
-    with tf.variable_scope('discriminator', reuse=reuse):
-        x = tf.layers.conv2d(images, 16, 5, strides=2, padding='same',
-                             kernel_initializer=tf.contrib.layers.xavier_initializer())
-        logits = tf.layers.dense(tf.layers.flatten(tf.nn.leaky_relu(x)), 1)
-        return tf.sigmoid(logits), logits
-'''),
     ('generator', '''
     with tf.variable_scope('generator', reuse=not is_train):
         x = tf.reshape(tf.layers.dense(z, 7 * 7 * 32), (-1, 7, 7, 32))
@@ -173,3 +166,25 @@ def test_the_review_says_what_the_check_says_in_the_learners_process(tmp_path, f
     assert verdicts(lines)[LINE[function]] == expected
     assert {line.message for line in lines if line.rubric == f'{function}: a choice to look at'} == \
         {str(w.message) for w in caught if issubclass(w.category, problem_unittests.StyleWarning)}
+
+
+def test_a_2017_answer_of_tf_contrib_is_reviewed_as_tensorflow_1_ran_it_with_a_warning(tmp_path):
+    """4 of 6 published hand-ins tried here use tf.contrib.layers.xavier_initializer: TensorFlow 2 removed it, the
+    learner's own notebook gets the check's message naming tf.glorot_uniform_initializer, and the review runs the
+    2017 answer as it ran then, saying so."""
+    body = """
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.layers.conv2d(images, 16, 5, strides=2, padding='same',
+                             kernel_initializer=tf.contrib.layers.xavier_initializer(uniform=False))
+        x = tf.layers.batch_normalization(tf.layers.conv2d(tf.nn.leaky_relu(x), 32, 5, strides=2, padding='same',
+                                          kernel_initializer=tf.contrib.layers.xavier_initializer_conv2d()),
+                                          training=True)
+        logits = tf.layers.dense(tf.contrib.layers.flatten(tf.nn.leaky_relu(x)), 1)
+        return tf.sigmoid(logits), logits
+"""
+    lines = review.review(write(tmp_path, with_bodies(solution_without_markers(), {'discriminator': body})))
+    assert verdicts(lines)[LINE['discriminator']] == ('PASS', '') and review.passed(lines)
+    [warned] = [line.message for line in lines if line.rubric == 'TensorFlow 1 names']
+    assert warned.startswith('the cell of discriminator uses tf.contrib.layers.flatten, '
+                             'tf.contrib.layers.xavier_initializer, tf.contrib.layers.xavier_initializer_conv2d: '
+                             'TensorFlow 2 has no tf.contrib'), warned

@@ -20,6 +20,7 @@ import io
 import math
 import os
 import sys
+import types
 import warnings
 from unittest import mock
 
@@ -332,6 +333,16 @@ def _execute(tree, number, names, namespace, problems, base):
         problems.update({name: f'cell {number} raised {type(error).__name__}: {error}' for name in names})
 
 
+def tf1_contrib(tf):
+    """The tf.contrib names 2017 answers use, with TensorFlow 1's meaning: TensorFlow 2 has no tf.contrib, and a
+    2017 notebook is reviewed as it ran (a learner's notebook on TensorFlow 2 gets the check's message instead)."""
+    def xavier_initializer(uniform=True, seed=None, dtype=tf.float32):
+        return (tf.glorot_uniform_initializer if uniform else tf.glorot_normal_initializer)(seed=seed, dtype=dtype)
+    return types.SimpleNamespace(layers=types.SimpleNamespace(
+        xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer,
+        flatten=tf.layers.flatten))
+
+
 def signature(function):
     """[(name, kind, default)] of a function's parameters, the default None where there is none."""
     try:
@@ -423,6 +434,8 @@ def main(argv=None):
     import problem_unittests
     import tensorflow.compat.v1 as tf
     checks = {check: getattr(problem_unittests, check) for check in args.checks.split(',') if check}
+    if not hasattr(tf, 'contrib'):  # a 2017 answer runs as TensorFlow 1 ran it (the review says so in a WARN line)
+        tf.contrib = tf1_contrib(tf)
     nb = nbformat.read(args.notebook, as_version=4)
     namespace, problems, broken_cells = load(nb)
     recording = Recording(stream, tf, namespace)

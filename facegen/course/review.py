@@ -110,6 +110,7 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
                           f'{", ".join(failing)} fail: see their lines' if failing else ''))
         lines += [line for _, line in checks]
         lines += _hyperparameter_lines(nb)
+        lines += [Line('WARN', 'TensorFlow 1 names', text) for text in scan.tf1_names(nb)]
         lines += [Line('WARN', 'Code to read before trusting this review', text) for text in scan.findings(nb)]
         if not train:
             lines.append(Line('REVIEW', 'The generated faces look like faces', 'not trained: TRAIN=1 (--train) '

@@ -139,3 +139,19 @@ def _inside_its_folder(call):
         return False
     path = call.args[0].value.replace('\\', '/')
     return not path.startswith(('/', '~')) and ':' not in path and '..' not in path.split('/')
+
+
+def tf1_names(nb):
+    """['the cell of discriminator uses tf.contrib.X: ...'] for each cell that uses tf.contrib names a notebook's code uses (TensorFlow 2 removed them;
+    the review runs a few of them as TensorFlow 1 did, recorder.tf1_contrib)."""
+    found = []
+    for number, cell in enumerate(nb.cells, 1):
+        if cell.cell_type != 'code' or 'tf.contrib' not in cell.source:
+            continue
+        names = sorted(set(re.findall(r'tf\.contrib(?:\.\w+)+', cell.source)))
+        defined = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
+        where = f'the cell of {defined[0]}' if defined else f'cell {number}'
+        found.append(f"{where} uses {', '.join(names[:4])}: TensorFlow 2 has no tf.contrib. The review ran "
+                     "what a 2017 notebook uses of it (xavier_initializer, xavier_initializer_conv2d, flatten) as "
+                     "TensorFlow 1 did; on TensorFlow 2 the checks name what replaces it")
+    return found
