@@ -142,8 +142,8 @@ def _inside_its_folder(call):
 
 
 def tf1_names(nb):
-    """['the cell of discriminator uses tf.contrib.X: ...'] for each cell that uses tf.contrib names a notebook's code uses (TensorFlow 2 removed them;
-    the review runs a few of them as TensorFlow 1 did, recorder.tf1_contrib)."""
+    """['the cell of discriminator uses tf.contrib.X: ...'] for each cell that uses tf.contrib names (TensorFlow 2
+    removed them; the review runs a few of them as TensorFlow 1 did, recorder.tf1_contrib)."""
     found = []
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code' or 'tf.contrib' not in cell.source:
