@@ -98,41 +98,49 @@ def _reuse_explained(call, scope, fix):
 
 
 def _errors_explained(test):
-    """A check whose learner's code raised what TensorFlow 2 or the check's own call explains better: that
-    explanation, the learner's error chained to it."""
+    """A check as a learner meets it: what TensorFlow 2 or the check's own call explains better said so (the
+    learner's error chained to it), the check's own verdict without this file's frames, the learner's own error as
+    it is."""
     @functools.wraps(test)
     def run(function, *args, **kwargs):
-        __tracebackhide__ = True  # noqa: F841 (IPython leaves this frame out of the traceback)
-        name = getattr(function, '__name__', 'the function')
+        __tracebackhide__ = True  # noqa: F841 (IPython leaves this frame out of the traceback where it can)
         try:
             return test(function, *args, **kwargs)
-        except AttributeError as error:
-            if "attribute 'contrib'" not in str(error):
-                raise
-            replacements = '; '.join(f'{old} -> {new}' for old, new in CONTRIB_REPLACEMENTS.items())
-            raise AssertionError(f'tf.contrib, used by {name} or a function it calls, is gone in TensorFlow 2 (this '
-                                 f'project runs the 1.x code on TensorFlow 2\'s tf.compat.v1). The same from tf '
-                                 f'itself: {replacements}') from error
-        except AssertionError as error:
-            if 'tf.reset_default_graph()' in str(error):
-                raise AssertionError(f'{name} calls tf.reset_default_graph(), which TensorFlow does not allow inside '
-                                     'the graph the check (and each training cell) opens around train. Remove it: '
-                                     'each training cell builds in a fresh graph already') from error
-            if not _raised_by_the_checks(error):
-                raise  # the learner's own assert: its line is the news
-            raise error.with_traceback(None)  # the message is the news, not this file's frames
-        except tf.errors.InvalidArgumentError as error:
-            raise AssertionError(f'{name}\'s graph fails when the check runs it on a batch of images (TensorFlow: '
-                                 f'"{_tensorflow_says(error)}"): a shape written for one batch size, or layers that '
-                                 'do not connect as their sizes say? Use -1 for the batch, as in tf.reshape(x, (-1, '
-                                 '7 * 7 * 256)), with the size the layer before gives') from error
-        except TypeError as error:
-            if test.__name__ != 'test_train' or 'argument' not in str(error) or f'{name}()' not in str(error):
-                raise
-            raise AssertionError(f'train is called as the training cells call it, train({TRAIN_PARAMETERS}), and '
-                                 f'Python says: {error}. Keep that signature, or give the parameters you added a '
-                                 'default') from error
+        except (AssertionError, AttributeError, TypeError, tf.errors.InvalidArgumentError) as error:
+            shown = _explained(error, getattr(function, '__name__', 'the function'), test.__name__)
+            if shown is None:
+                raise  # the learner's own error: its line is the news
+        raise shown.with_traceback(None)  # the message is the news, not this file's frames
     return run
+
+
+def _explained(error, name, check):
+    """The AssertionError a learner reads for an error a check met, or None where the error is the learner's own."""
+    if isinstance(error, AttributeError) and "attribute 'contrib'" in str(error):
+        replacements = '; '.join(f'{old} -> {new}' for old, new in CONTRIB_REPLACEMENTS.items())
+        explained = AssertionError(f'tf.contrib, used by {name} or a function it calls, is gone in TensorFlow 2 (this '
+                                   f'project runs the 1.x code on TensorFlow 2\'s tf.compat.v1). The same from tf '
+                                   f'itself: {replacements}')
+    elif isinstance(error, AssertionError) and 'tf.reset_default_graph()' in str(error):
+        explained = AssertionError(f'{name} calls tf.reset_default_graph(), which TensorFlow does not allow inside the '
+                                   'graph the check (and each training cell) opens around train. Remove it: each '
+                                   'training cell builds in a fresh graph already')
+    elif isinstance(error, tf.errors.InvalidArgumentError):
+        explained = AssertionError(f'{name}\'s graph fails when the check runs it on a batch of images (TensorFlow: '
+                                   f'"{_tensorflow_says(error)}"): a shape written for one batch size, or layers that '
+                                   'do not connect as their sizes say? Use -1 for the batch, as in tf.reshape(x, (-1, '
+                                   '7 * 7 * 256)), with the size the layer before gives')
+    elif isinstance(error, TypeError) and check == 'test_train' and 'argument' in str(error) and \
+            f'{name}()' in str(error):
+        explained = AssertionError(f'train is called as the training cells call it, train({TRAIN_PARAMETERS}), and '
+                                   f'Python says: {error}. Keep that signature, or give the parameters you added a '
+                                   'default')
+    elif isinstance(error, AssertionError) and _raised_by_the_checks(error):
+        return error
+    else:
+        return None
+    explained.__cause__ = error
+    return explained
 
 
 def _tensorflow_says(error):
