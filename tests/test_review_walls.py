@@ -258,6 +258,11 @@ for name, target in (('dlnd_face_generation.ipynb', {str(teacher)!r}), ('output.
     assert os.path.islink(copy), 'the hand-in left its link'
     review.copy_in(path, str(work / sandbox.HANDIN_FOLDER))  # as the second review does first
     assert not os.path.islink(copy) and copy.read_bytes() == open(path, 'rb').read()
+    os.remove(copy)
+    (copy / 'inside').mkdir(parents=True)  # a folder at the notebook's name, with a link to the teacher's file in it
+    os.symlink(teacher, copy / 'inside' / 'link')
+    review.copy_in(path, str(work / sandbox.HANDIN_FOLDER))
+    assert copy.is_file() and teacher.read_text() == 'kept'
     review.review(path, output_dir=str(work), limits=SMALL)
     assert teacher.read_text() == 'kept'
     assert (work / 'output.log').is_file() and not os.path.islink(work / 'output.log')

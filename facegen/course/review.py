@@ -24,6 +24,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -130,9 +131,9 @@ def copy_in(notebook, folder):
         os.unlink(folder)
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, os.path.basename(notebook))
+    if os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target)  # a folder the hand-in made at its notebook's name (rmtree follows no link in it)
     with contextlib.suppress(FileNotFoundError):
-        if os.path.isdir(target) and not os.path.islink(target):
-            raise IsADirectoryError(f'{target} is a folder: remove it, or review into another --output-dir')
         os.unlink(target)
     with open(notebook, 'rb') as source, \
             os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), 'wb') as copy:
