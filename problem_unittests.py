@@ -57,7 +57,12 @@ CONTRIB_REPLACEMENTS = {
     'tf.contrib.layers.flatten(x)': 'tf.layers.flatten(x)',
     'tf.contrib.layers.fully_connected(x, n)': 'tf.layers.dense(x, n)',
 }
-TRAIN_PARAMETERS = 'epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape, data_image_mode'
+# How the checks and the training cells call each function: a learner's function must take these
+SIGNATURES = {'model_inputs': 'image_width, image_height, image_channels, z_dim',
+              'discriminator': 'images, reuse=False', 'generator': 'z, out_channel_dim, is_train=True',
+              'model_loss': 'input_real, input_z, out_channel_dim', 'model_opt': 'd_loss, g_loss, learning_rate, beta1',
+              'train': 'epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape, '
+                       'data_image_mode'}
 
 
 class NotImplementedYet(AssertionError, NotImplementedError):
@@ -130,11 +135,11 @@ def _explained(error, name, check):
                                    f'"{_tensorflow_says(error)}"): a shape written for one batch size, or layers that '
                                    'do not connect as their sizes say? Use -1 for the batch, as in tf.reshape(x, (-1, '
                                    '7 * 7 * 256)), with the size the layer before gives')
-    elif isinstance(error, TypeError) and check == 'test_train' and 'argument' in str(error) and \
-            f'{name}()' in str(error):
-        explained = AssertionError(f'train is called as the training cells call it, train({TRAIN_PARAMETERS}), and '
-                                   f'Python says: {error}. Keep that signature, or give the parameters you added a '
-                                   'default')
+    elif isinstance(error, TypeError) and 'argument' in str(error) and f'{name}()' in str(error):
+        function = check[len('test_'):]
+        explained = AssertionError(f'{function} is called as the course calls it, {function}({SIGNATURES[function]}), '
+                                   f'and Python says: {error}. Keep that signature, or give the parameters you added '
+                                   'a default')
     elif isinstance(error, AssertionError) and _raised_by_the_checks(error):
         return error
     else:
@@ -163,7 +168,7 @@ def _raised_by_the_checks(error):
 
 def _named(op_names):
     """Operations as a learner recognises them: the layers (name scopes) they are in, not each op's name."""
-    layers = list(dict.fromkeys(name.rsplit('/', 1)[0] for name in op_names))
+    layers = list(dict.fromkeys('/'.join(name.split('/')[:2]) for name in op_names))
     return ', '.join(layers[:3]) + (f' and {len(layers) - 3} more' if len(layers) > 3 else '')
 
 
@@ -471,12 +476,14 @@ def _test_model_loss_labels(model_loss):
                                                    input_z: np.zeros((2, 100))})
     inputs = f'discriminator logits {real_logit} on real images and {fake_logit} on generated ones'
     swapped = 1 / (1 + np.exp(-fake_logit))  # the stand-in's output, read as logits by a (logits, output) unpacking
-    _check(not np.isclose(g_value, _softplus(-swapped), atol=1e-4), 'model_loss: the discriminator\'s returns',
+    label_generated = (_softplus(fake_logit) - g_value) / fake_logit
+    label_if_swapped = (_softplus(swapped) - g_value) / swapped
+    _check(0.7 - 1e-4 <= label_generated <= 1.0 + 1e-4 or not 0.7 - 1e-4 <= label_if_swapped <= 1.0 + 1e-4,
+           'model_loss: the discriminator\'s returns',
            '(output, logits), the probability first', f'g_loss {g_value:.4f}, the cross-entropy of the output '
            f'{swapped:.4f} taken as logits', inputs, 'Unpack them in that order: d_model_real, d_logits_real = '
            'discriminator(input_real), and give the logits to tf.nn.sigmoid_cross_entropy_with_logits')
     # g_loss = xe(fake_logit, label_generated); smoothed (0.7-1.0) as the real labels may be
-    label_generated = (_softplus(fake_logit) - g_value) / fake_logit
     _check(0.7 - 1e-4 <= label_generated <= 1.0 + 1e-4, 'model_loss: g_loss',
            f'cross-entropy of generated images against label 1 (or smoothed to 0.7-1.0) = '
            f'{_softplus(-fake_logit):.4f}', f'g_loss {g_value:.4f}, which means a label of {label_generated:.3f} for '

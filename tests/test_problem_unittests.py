@@ -522,10 +522,11 @@ def train_with_a_parameter_of_its_own(epoch_count, batch_size, z_dim, learning_r
     ('test_train', train_that_resets_the_graph, r'^train calls tf.reset_default_graph\(\), which TensorFlow does not '
                                                r'allow inside the graph the check'),
     ('test_train', lambda nb: train_with_a_parameter_of_its_own,
-     r"^train is called as the training cells call it, train\(epoch_count, .*data_image_mode\), and Python says: "
+     r"^train is called as the course calls it, train\(epoch_count, .*data_image_mode\), and Python says: "
      r"train_with_a_parameter_of_its_own\(\) missing 1 required positional argument: 'print_every'"),
 ])
 def test_what_tensorflow_2_or_the_checks_call_changed_is_said_in_the_learners_words(nb, check, function, message):
+    """(model_opt with a parameter of its own: below)"""
     with pytest.raises(AssertionError, match=message):
         getattr(checks, check)(bind(function(nb), nb), tf)
 
@@ -588,3 +589,22 @@ def test_a_real_mistake_is_named_as_the_learner_made_it(nb, check, function, mes
     with pytest.raises(AssertionError, match=message) as failure:
         getattr(checks, check)(*((bind(function, nb),) if check == 'test_model_loss' else (function, tf)))
     assert len(str(failure.value)) < 600, str(failure.value)
+
+
+def opt_with_a_parameter_of_its_own(d_loss, g_loss, surrogate_loss, learning_rate, beta1):
+    raise RuntimeError('not reached')
+
+
+def loss_of_swapped_returns_smoothed(input_real, input_z, out_channel_dim):
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    real_logits, _ = discriminator(input_real)  # noqa: F821
+    fake_logits, _ = discriminator(fake, reuse=True)  # noqa: F821
+    return xent(real_logits, 0.9) + xent(fake_logits, 0.0), xent(fake_logits, 0.9)
+
+
+def test_a_function_of_another_signature_and_swapped_returns_with_smoothing_are_named(nb):
+    with pytest.raises(AssertionError, match=r"^model_opt is called as the course calls it, model_opt\(d_loss, g_loss, "
+                                             r"learning_rate, beta1\), and Python says: .*missing 1 required"):
+        checks.test_model_opt(opt_with_a_parameter_of_its_own, tf)
+    with pytest.raises(AssertionError, match=r"^model_loss: the discriminator's returns: expected \(output, logits\)"):
+        checks.test_model_loss(bind(loss_of_swapped_returns_smoothed, nb))

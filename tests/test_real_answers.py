@@ -179,12 +179,19 @@ def test_a_2017_answer_of_tf_contrib_is_reviewed_as_tensorflow_1_ran_it_with_a_w
         x = tf.layers.batch_normalization(tf.layers.conv2d(tf.nn.leaky_relu(x), 32, 5, strides=2, padding='same',
                                           kernel_initializer=tf.contrib.layers.xavier_initializer_conv2d()),
                                           training=True)
-        logits = tf.layers.dense(tf.contrib.layers.flatten(tf.nn.leaky_relu(x)), 1)
+        x = tf.contrib.keras.layers.LeakyReLU(0.2)(x)
+        logits = tf.layers.dense(tf.contrib.layers.flatten(x), 1)
         return tf.sigmoid(logits), logits
 """
     lines = review.review(write(tmp_path, with_bodies(solution_without_markers(), {'discriminator': body})))
     assert verdicts(lines)[LINE['discriminator']] == ('PASS', '') and review.passed(lines)
     [warned] = [line.message for line in lines if line.rubric == 'TensorFlow 1 names']
-    assert warned.startswith('the cell of discriminator uses tf.contrib.layers.flatten, '
-                             'tf.contrib.layers.xavier_initializer, tf.contrib.layers.xavier_initializer_conv2d: '
-                             'TensorFlow 2 has no tf.contrib'), warned
+    assert warned.startswith('the cell of discriminator uses tf.contrib.keras.layers.LeakyReLU, '
+                             'tf.contrib.layers.flatten, tf.contrib.layers.xavier_initializer, '
+                             'tf.contrib.layers.xavier_initializer_conv2d: TensorFlow 2 has no tf.contrib'), warned
+    # a name the review does not run as TensorFlow 1 did: the check's message with the replacements, in the review too
+    nb = with_bodies(solution_without_markers(), {'discriminator': body.replace(
+        'tf.contrib.layers.flatten', 'tf.contrib.layers.layer_norm')})
+    found = verdicts(review.review(write(tmp_path, nb)))
+    assert found[LINE['discriminator']][1].startswith('tf.contrib, used by discriminator or a function it calls, is '
+                                                      'gone in TensorFlow 2'), found[LINE['discriminator']]

@@ -6,7 +6,8 @@ graph to the check's and runs it, so it takes only the types below: the maths, l
 optimizers that the solution, the exercise's styles and the 2017 course's answers build, and their gradients.
 Any other type in what a learner's function made fails that function's check with a message naming it
 (Refused). The one exception is DROPPED: the save and restore operations a `tf.train.Saver` adds (the notebook's
-TrainingRun keeps checkpoints); the judge leaves them and all that depends on them out of the graph, unrun.
+TrainingRun keeps checkpoints) and tf.summary's; the judge leaves them and all that depends on them out of the
+graph, unrun.
 tests/test_review_walls.py builds each style and walks TensorFlow's whole registry against this list.
 """
 
@@ -46,8 +47,10 @@ VARIABLES = frozenset({
     'ApplyMomentum', 'ApplyRMSProp', 'ApplyAdagrad',
 })
 ALLOWED = PLUMBING | MATHS | NETWORKS | RANDOM | VARIABLES
-# What a tf.train.Saver adds: left out of the judge's graph with all that depends on it, never run.
-DROPPED = frozenset({'SaveV2', 'RestoreV2', 'MergeV2Checkpoints', 'ShardedFilename', 'StringJoin'})
+# What a tf.train.Saver and tf.summary add (real answers log histograms inside their networks): left out of the
+# judge's graph with all that depends on it, never run.
+DROPPED = frozenset({'SaveV2', 'RestoreV2', 'MergeV2Checkpoints', 'ShardedFilename', 'StringJoin',
+                     'HistogramSummary', 'ScalarSummary', 'ImageSummary', 'MergeSummary', 'TensorSummaryV2'})
 
 
 class Refused(AssertionError):

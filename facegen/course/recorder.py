@@ -333,14 +333,21 @@ def _execute(tree, number, names, namespace, problems, base):
         problems.update({name: f'cell {number} raised {type(error).__name__}: {error}' for name in names})
 
 
+class _Gone(types.SimpleNamespace):
+    """A namespace of tf.contrib: a name it lacks is an AttributeError the checks explain (the tf that replaces it)."""
+
+    def __getattr__(self, name):
+        raise AttributeError(f"module 'tensorflow.compat.v1' has no attribute 'contrib' (not its {name}, which the "
+                             'review does not run as TensorFlow 1 did)')
+
+
 def tf1_contrib(tf):
     """The tf.contrib names 2017 answers use, with TensorFlow 1's meaning: TensorFlow 2 has no tf.contrib, and a
     2017 notebook is reviewed as it ran (a learner's notebook on TensorFlow 2 gets the check's message instead)."""
     def xavier_initializer(uniform=True, seed=None, dtype=tf.float32):
         return (tf.glorot_uniform_initializer if uniform else tf.glorot_normal_initializer)(seed=seed, dtype=dtype)
-    return types.SimpleNamespace(layers=types.SimpleNamespace(
-        xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer,
-        flatten=tf.layers.flatten))
+    return _Gone(layers=_Gone(xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer,
+                              flatten=tf.layers.flatten), keras=tf.keras)
 
 
 def signature(function):

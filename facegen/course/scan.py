@@ -152,6 +152,6 @@ def tf1_names(nb):
         defined = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
         where = f'the cell of {defined[0]}' if defined else f'cell {number}'
         found.append(f"{where} uses {', '.join(names[:4])}: TensorFlow 2 has no tf.contrib. The review ran "
-                     "what a 2017 notebook uses of it (xavier_initializer, xavier_initializer_conv2d, flatten) as "
-                     "TensorFlow 1 did; on TensorFlow 2 the checks name what replaces it")
+                     "what a 2017 notebook uses of it (xavier_initializer, xavier_initializer_conv2d, flatten, "
+                     "keras) as TensorFlow 1 did; on TensorFlow 2 the checks name what replaces it")
     return found
