@@ -53,8 +53,7 @@ def learners(folder):
     for entry, stem in zip(entries, stems):
         path = os.path.join(folder, entry)
         mode = os.lstat(path).st_mode
-        learner = stem if stems.count(stem) == 1 else entry + ('/' if stat.S_ISDIR(mode) else '')
-        learner = learner.replace('/', '') + (' (folder)' if learner.endswith('/') else '')
+        learner = stem if stems.count(stem) == 1 else f'{entry} (folder)' if stat.S_ISDIR(mode) else entry
         if stat.S_ISLNK(mode):
             odd[learner] = (f'{entry} is a symbolic link: the review follows no link in a hand-ins folder; put the '
                             'hand-in itself there')
@@ -107,7 +106,7 @@ def unpack(archive, into):
     wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
     folder = wrapped if wrapped and os.path.isdir(wrapped) and learners(wrapped)[0] else into
     top = os.path.relpath(folder, into)
-    return folder, {os.path.relpath(link, top) if top != '.' else link: link for link in links}
+    return folder, {os.path.relpath(link, top): link for link in links}
 
 
 def link_rows(links, found):
@@ -116,7 +115,7 @@ def link_rows(links, found):
     for path, entry in links.items():
         first = path.replace('\\', '/').split('/')[0]
         learner = first[:-len('.ipynb')] if first.endswith('.ipynb') else first
-        if learner not in found and not learner.startswith(('.', '..')):
+        if learner not in found and not learner.startswith('.'):
             rows[learner] = (f'{entry} is a symbolic link in the zip: the review follows no link in a hand-in; ask '
                              'the learner for the notebook itself')
     return rows
