@@ -61,7 +61,6 @@ class Judge:
         self.fresh = False
         reply = validated(raw, check, function)
         if reply is None:
-            self.started.process.poll()
             why = 'its answer was not one' if raw is not None else \
                 f'its process ended (exit status {self.started.process.wait(timeout=10)})'
             return self._failed(function, why)
