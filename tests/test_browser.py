@@ -5,6 +5,7 @@ and no error."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from papermill.parameterize import parameterize_notebook
 
 from conftest import ROOT
+from facegen.course import exercise
 from facegen.notebooks import SOLUTION as NOTEBOOK
 from test_jupyter import MAKE, free_port, learners_environment, serving, wait_for_json
 from test_notebook import N_CHECKS
@@ -40,12 +42,12 @@ def chromium():
     return CHROMIUM
 
 
-def tiny_copy(folder):
-    """The notebook with tiny parameters injected after its `parameters` cell, as papermill does for `make run`."""
-    nb = parameterize_notebook(papermill.iorw.load_notebook_node(NOTEBOOK),
+def tiny_copy(folder, notebook=NOTEBOOK):
+    """A notebook with tiny parameters injected after its `parameters` cell, as papermill does for `make run`."""
+    nb = parameterize_notebook(papermill.iorw.load_notebook_node(notebook),
                                {'data_dir': str(folder / 'data'), 'output_dir': str(folder / 'output'),
                                 'max_images': 64, 'max_steps': 2})
-    path = folder / os.path.basename(NOTEBOOK)
+    path = folder / os.path.basename(notebook)
     papermill.iorw.write_ipynb(nb, str(path))
     return path
 
@@ -91,11 +93,10 @@ def run_all_cells(page):
     raise AssertionError(f'cells not run within {RUN_ALL_TIMEOUT_S} s: {[cell["prompt"] for cell in cells]}')
 
 
-@pytest.fixture(scope='module')
-def page_cells(tmp_path_factory):
+def cells_after_run_all(folder, notebook):
+    """Run All on a tiny copy of notebook, served by `make notebook` and opened in Chromium: the cells as shown."""
     chromium()
-    folder = tmp_path_factory.mktemp('browser')
-    notebook, port = tiny_copy(folder), free_port()
+    notebook, port = tiny_copy(folder, notebook), free_port()
     with serving(MAKE + ['notebook', f'NOTEBOOK={notebook}', f'NOTEBOOK_ARGS=--port={port} '
                          f'--IdentityProvider.token={TOKEN}'], ROOT, jupyter_environment(folder)):
         wait_for_json(f'http://127.0.0.1:{port}/api?token={TOKEN}')
@@ -103,6 +104,25 @@ def page_cells(tmp_path_factory):
             page.wait_for_selector('.jp-Notebook .jp-CodeCell', timeout=60_000)
             page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
             return run_all_cells(page)
+
+
+@pytest.fixture(scope='module')
+def page_cells(tmp_path_factory):
+    return cells_after_run_all(tmp_path_factory.mktemp('browser'), NOTEBOOK)
+
+
+def test_the_exercises_first_check_shows_its_message_not_the_checks_frames(tmp_path):
+    """The exercise as handed out, Run All in the browser: the page stops at model_inputs' check, whose error shows
+    the learner's cell and the message, not the thirty lines of the checks' own frames."""
+    cells = cells_after_run_all(tmp_path, exercise.EXERCISE)
+    errors = [out['text'] for cell in cells for out in cell['outputs'] if out['mime'] == 'application/vnd.jupyter.stderr'
+              and 'NotImplementedYet' in out['text']]
+    assert len(errors) == 1, [out['text'][:300] for cell in cells for out in cell['outputs']]
+    shown = errors[0]
+    assert 'model_inputs is not implemented yet: it returns (None, None, None)' in shown
+    frames = re.findall(r'^(?:Cell In\[\d+\]|File .+?):\d+', shown, re.MULTILINE)
+    assert len(frames) <= 2 and len(shown.splitlines()) < 25, shown
+    assert 'site-packages' not in shown and 'functools' not in shown, shown
 
 
 def test_every_cell_ran(page_cells):
