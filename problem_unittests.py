@@ -150,8 +150,9 @@ def _explained(error, name, check):
 
 def _tensorflow_says(error):
     """What went wrong, from a TensorFlow error raised while running a graph, and at which operation: TensorFlow 2
-    heads it with "Graph execution error" and the Python stack where the operation was made."""
-    lines = [line for line in error.message.splitlines() if line.strip()]
+    heads it with "Graph execution error" and the Python stack where the operation was made; a graph run again from
+    its definition (the review's judge) ends it with "Original stack trace for" and that stack."""
+    lines = [line for line in error.message.split('Original stack trace for')[0].splitlines() if line.strip()]
     said = [line for line in lines if not line.startswith((' ', '\t', 'Graph execution error', 'Detected at node',
                                                            'Node:'))]
     node = next((line.split(':', 1)[1].strip() for line in lines if line.startswith('Node:')), None)

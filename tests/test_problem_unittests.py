@@ -608,3 +608,14 @@ def test_a_function_of_another_signature_and_swapped_returns_with_smoothing_are_
         checks.test_model_opt(opt_with_a_parameter_of_its_own, tf)
     with pytest.raises(AssertionError, match=r"^model_loss: the discriminator's returns: expected \(output, logits\)"):
         checks.test_model_loss(bind(loss_of_swapped_returns_smoothed, nb))
+
+
+def test_tensorflows_words_leave_out_the_stack_a_graph_run_again_appends():
+    """The judge runs a hand-in's graph from its definition: TensorFlow then ends the error with the stack where the
+    operation was made, whose heading must not pass for what went wrong."""
+    error = tf.errors.InvalidArgumentError(None, None, (
+        'Input to reshape is a tensor with 25088 values, but the requested shape requires a multiple of 4096\n'
+        "\t [[node discriminator/Reshape (defined at <string>:17) ]]\n\n"
+        "Original stack trace for 'discriminator/Reshape':\n  File \"<string>\", line 17, in discriminator\n"))
+    assert checks._tensorflow_says(error) == ('Input to reshape is a tensor with 25088 values, but the requested shape '
+                                              'requires a multiple of 4096')
