@@ -45,7 +45,11 @@ def scaled_source(source, width):
 
 
 def changed_source(source, args):
-    """A model cell's source with the widths scaled and, where asked, model_loss's R1_WEIGHT replaced."""
+    """A model cell's source with the widths scaled and, where asked, model_loss's R1_WEIGHT replaced or the
+    discriminator's first layer normalized."""
+    if args.input_batch_norm:  # the discriminator's first layer normalized, as some learners wrote it
+        source = source.replace('x = tf.nn.leaky_relu(x, LEAK)',
+                                'x = tf.nn.leaky_relu(tf.layers.batch_normalization(x, training=True), LEAK)', 1)
     if args.r1_weight is not None:
         source = re.sub(r'^R1_WEIGHT = \S+', f'R1_WEIGHT = {args.r1_weight}', source, flags=re.MULTILINE)
     return scaled_source(source, args.width)
@@ -92,6 +96,8 @@ def main(argv=None):
     parser.add_argument('--late-rate-factor', type=float, default=1.0, help='the rates times this from --late-from on')
     parser.add_argument('--late-from', type=int, default=0, help='the step from which --late-rate-factor applies')
     parser.add_argument('--r1-weight', type=float, help="model_loss's R1_WEIGHT (default: the notebook's)")
+    parser.add_argument('--input-batch-norm', action='store_true',
+                        help="batch normalization on the discriminator's first layer too")
     parser.add_argument('--steps', type=int, default=3900)
     parser.add_argument('--evals', default='2000,3000,3500,3900', help='steps at which to score, comma-separated')
     parser.add_argument('--seed', type=int, default=0)
