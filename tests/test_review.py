@@ -67,6 +67,9 @@ def test_the_exercise_filled_in_with_the_solutions_bodies_passes(tmp_path):
 @pytest.mark.parametrize('function, old, new, failing', [
     ('train', 'input_real: batch_images * 2', 'input_real: batch_images',
      {MODEL_LINES[5]: r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\]'}),
+    ('train', 'input_real: batch_images * 2', 'input_real: batch_images[:, :, :, 0] * 2',
+     {MODEL_LINES[5]: r"Cannot feed value of shape \(\d+, 28, 28\).*\(raised in train, line \d+ of its cell: _, _, "
+                      r"train_loss_d, train_loss_g = sess\.run\(\)"}),
     ('generator', "reuse=not is_train", "reuse=is_train",
      {MODEL_LINES[2]: r"Generator\(is_train=True\) looked for 'generator' variables to reuse",
       MODEL_LINES[3]: '^fails only because generator fails: fix it first$',
@@ -119,9 +122,11 @@ def broken_cells(nb, kind):
 
 
 @pytest.mark.parametrize('kind, rubric, message', [
-    ('does not parse', MODEL_LINES[1], r"^cell 16 does not parse \(line 12: expected ':'\): fix its Python$"),
+    ('does not parse', MODEL_LINES[1], r"^the cell that defines discriminator does not parse \(line 12: "
+                                       r"expected ':'\): fix its Python$"),
     ('missing', MODEL_LINES[4], r"^no cell defines model_opt: put back the exercise's cell with `def model_opt\(`"),
-    ('twice', MODEL_LINES[2], r'^generator is defined in cells 18 and 19: the later one wins in Jupyter; keep one$'),
+    ('twice', MODEL_LINES[2], r'^generator is defined in 2 cells \(cells 18 and 19 from the top, text cells '
+                              r'counted\): the one run last wins in Jupyter; keep one$'),
     ('never returns', MODEL_LINES[5], r'^test_train\(train\): it ran past its time limit \(12 s\) and was stopped: '
                                       r'does a loop never end\?$'),
 ])

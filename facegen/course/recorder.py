@@ -17,9 +17,11 @@ import contextlib
 import functools
 import inspect
 import io
+import linecache
 import math
 import os
 import sys
+import traceback
 import types
 import warnings
 from unittest import mock
@@ -155,7 +157,8 @@ class Recording:
 
     @staticmethod
     def error(error):
-        return {'types': [cls.__name__ for cls in type(error).__mro__], 'message': str(error)[:2000]}
+        return {'types': [cls.__name__ for cls in type(error).__mro__],
+                'message': str(error)[:2000] + _where_in_the_cells(error)}
 
     def recorded_check(self, kind, key, function):
         @functools.wraps(function)
@@ -263,13 +266,16 @@ def load(nb):
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code':
             continue
+        text = notebook_loader.without_magics(cell.source)
         try:
-            tree = ast.parse(notebook_loader.without_magics(cell.source))
+            tree = ast.parse(text)
         except SyntaxError as error:
             named = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
-            why = f'cell {number} does not parse (line {error.lineno}: {error.msg}): fix its Python'
+            why = f'{_the_cell(named, number)} does not parse (line {error.lineno}: {error.msg}): fix its Python'
             problems.update({name: why for name in named}) if named else broken_cells.append(why)
             continue
+        # A traceback's lines of this cell read from here: where in the learner's code an error was raised
+        linecache.cache[f'<cell {number}>'] = (len(text), None, text.splitlines(True), f'<cell {number}>')
         names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
                  and node.name in notebook_loader.FUNCTIONS]
         for name in names:
@@ -281,8 +287,8 @@ def load(nb):
             training = 'helper.Dataset(' in cell.source
     for name, cells in defined_in.items():
         if len(cells) > 1:
-            problems[name] = (f'{name} is defined in cells {" and ".join(map(str, cells))}: the later one wins in '
-                              f'Jupyter; keep one')
+            problems[name] = (f'{name} is defined in {len(cells)} cells (cells {" and ".join(map(str, cells))} from '
+                              f'the top, text cells counted): the one run last wins in Jupyter; keep one')
     for name in notebook_loader.FUNCTIONS:
         if name not in defined_in and name not in problems:
             problems[name] = f'no cell defines {name}: put back the exercise\'s cell with `def {name}(` and write it'
@@ -330,7 +336,27 @@ def _execute(tree, number, names, namespace, problems, base):
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(ast.Module(body=body, type_ignores=[]), f'<cell {number}>', 'exec'), namespace)
     except (Exception, SystemExit) as error:
-        problems.update({name: f'cell {number} raised {type(error).__name__}: {error}' for name in names})
+        raised = f'{_the_cell(names, number)} raised {type(error).__name__}: {error}'
+        problems.update({name: raised for name in names})
+
+
+def _where_in_the_cells(error):
+    """Where the learner's own code called what raised error (TensorFlow, most often): its function, the line of
+    its cell and that line; '' where its own line raised it (its message is the learner's) or none of its cells is in
+    the traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    cells = [frame for frame in frames if frame.filename.startswith('<cell ')]
+    if not cells or cells[-1] is frames[-1] or ' (raised in ' in str(error):
+        return ''
+    frame = cells[-1]
+    return f' (raised in {frame.name}, line {frame.lineno} of its cell: {(frame.line or "").strip()[:160]})'
+
+
+def _the_cell(names, number):
+    """A cell as a learner finds it in Jupyter, which numbers cells by their runs: by the functions it defines."""
+    if names:
+        return f'the cell that defines {" and ".join(names)}'
+    return f'cell {number} from the top (text cells counted)'
 
 
 class _Gone(types.SimpleNamespace):
