@@ -19,7 +19,7 @@ TENSORBOARD_ARGS ?=
 	torch-venv strip-outputs-on-commit quiet-kernels clean
 
 help:
-	@PYTHONPATH=$(PROJECT) $(PYTHON) -m facegen help
+	@PYTHONPATH="$(PROJECT)" $(PYTHON) -m facegen help
 
 setup: $(STAMP)
 
@@ -65,12 +65,14 @@ regenerate-exercise: $(STAMP)
 
 # The rubric over NOTEBOOK (default: the solution) by this project's checks, the notebook's code in a sandbox;
 # TRAIN=1 trains for a few minutes too (paths may hold spaces). HANDINS=folder-or-zip reviews a class, JOBS at a time, into
-# output/review/NAME/ (gradebook.csv, feedback/). LIMITS overrides the hand-ins' limits, e.g. LIMITS="--memory-gb 4".
+# output/review/NAME/ (gradebook.csv and .xlsx, feedback/, Moodle's and Canvas's grade files); run again on a new
+# download, it reviews the new and changed hand-ins, and AGAIN="a learner" too. LIMITS overrides the hand-ins'
+# limits, e.g. LIMITS="--memory-gb 4".
 JOBS ?= 1
 LIMITS ?=
 review: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(if $(HANDINS),--handins "$(HANDINS)" --jobs $(JOBS),"$(NOTEBOOK)") \
-		$(if $(filter 1,$(TRAIN)),--train) $(LIMITS)
+		$(if $(AGAIN),--again "$(AGAIN)") $(if $(filter 1,$(TRAIN)),--train) $(LIMITS)
 
 # The gradebook and feedback files again from OUT/results/*.json (reviews run elsewhere, a cluster's jobs).
 gradebook: $(STAMP)
@@ -100,4 +102,4 @@ torch-venv: .venv-torch/.installed
 	touch $@
 
 clean:
-	@PYTHONPATH=$(PROJECT) $(PYTHON) -m facegen clean
+	@PYTHONPATH="$(PROJECT)" $(PYTHON) -m facegen clean

@@ -33,7 +33,7 @@ COMMANDS = (
     ('review NOTEBOOK=... [TRAIN=1]', 'python -m facegen review NOTEBOOK [--train] [--json RESULT]',
      "the course's rubric over a notebook handed in, its code in a sandbox"),
     ('review HANDINS=... [JOBS=N]', 'python -m facegen review --handins FOLDER_OR_ZIP [--jobs N]',
-     "a class's hand-ins: a gradebook, a feedback file each (goes on where it stopped)"),
+     "a class's hand-ins (an LMS's zip or a folder): a gradebook, a feedback file each; again: the new and changed"),
     ('gradebook OUT=...', 'python -m facegen gradebook OUT', "merge reviews' JSON in OUT/results/ into the gradebook"),
     ('handout', 'python -m facegen handout', 'dist/face-generation-exercise/ and its .zip'),
     ('wheel', 'python -m facegen wheel', "this package's wheel in dist/ (for Colab: put it beside the notebook)"),

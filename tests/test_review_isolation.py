@@ -346,14 +346,24 @@ def test_the_sandbox_makes_its_private_tmp_before_binding_a_project_or_python_th
 
 
 @needs_the_sandbox
-def test_a_hand_in_whose_process_cannot_start_says_what_it_printed_last(tmp_path, monkeypatch):
+def test_a_sandbox_whose_python_cannot_start_is_the_machines_fault_saying_what_it_printed_last(tmp_path,
+                                                                                             monkeypatch):
     monkeypatch.setattr(sandbox, '_environment', lambda inside: {'PATH': '/nowhere', 'PYTHONPATH': '/nowhere',
                                                                  'PYTHONHOME': '/nowhere'})
-    lines = review.review(write(tmp_path, solution_without_markers()), limits=SMALL)
-    found = verdicts(lines)
+    with pytest.raises(sandbox.CannotRun, match=r"^a sandboxed Python does not start here \(exit status \d+; the last "
+                                                r"line of its log: '.+'\)$"):
+        review.review(write(tmp_path, solution_without_markers()), limits=SMALL)
+
+
+@needs_the_sandbox
+def test_a_hand_in_whose_process_ends_as_its_cells_load_says_what_it_printed_last(tmp_path):
+    nb = solution_without_markers()
+    nb.cells.insert(1, nbformat.v4.new_code_cell('import os\nos.write(2, b"my last words\\n")\nos._exit(3)\n'
+                                                 'def model_inputs(): pass'))
+    found = verdicts(review.review(write(tmp_path, nb), limits=SMALL))
     assert found['The notebook is there'][0] == 'FAIL'
-    assert re.search(r"its cells could not be loaded: its process ended \(exit status \d+\).*the last line of its "
-                     r"output.log: '.+'", found['The notebook is there'][1]), found['The notebook is there']
+    assert re.search(r"its cells could not be loaded: its process ended \(exit status 3\).*the last line of its "
+                     r"output.log: 'my last words'", found['The notebook is there'][1]), found['The notebook is there']
 
 
 def test_as_root_without_a_pids_cgroup_the_review_says_the_processes_limit_does_not_hold(monkeypatch, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import solution_without_markers
 from test_review_isolation import LINE, needs_the_sandbox, verdicts, with_body_start, with_bodies, write
-from facegen.course import batch, graph_ops, inert, judging, review, sandbox, scan
+from facegen.course import gradebook, graph_ops, inert, judging, lms, review, sandbox, scan
 from facegen.course.review import Line
 
 SMALL = sandbox.Limits(check_s=20, memory_gb=8, processes=256, file_mb=64, tmp_mb=64)
@@ -143,8 +143,10 @@ class FakeJudge(judging.Judge):
     def start(self):
         import subprocess
         read_end, write_end = os.pipe()
-        process = subprocess.Popen([sys.executable, '-c', f'fd = {write_end}\n{self.script}'], pass_fds=(write_end,),
-                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+        ready = f'import os\nos.write(fd, {judging.READY!r})\n'  # as the judge says before it reads any evidence
+        process = subprocess.Popen([sys.executable, '-c', f'fd = {write_end}\n{ready}{self.script}'],
+                                   pass_fds=(write_end,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   start_new_session=True)
         self.started = sandbox.Started(process, None, open(os.devnull, 'ab'))
         os.close(write_end)
         import queue
@@ -166,7 +168,6 @@ def test_a_judge_that_dies_hangs_or_answers_garbage_leaves_each_function_a_fail_
     """The last but one answers as if another check passed: an answer is to the request asked, or none."""
     monkeypatch.setattr(FakeJudge, 'script', script)
     monkeypatch.setattr(judging, 'Judge', FakeJudge)
-    monkeypatch.setattr(judging, 'STARTUP_S', 0)
     found = verdicts(review.review(write(tmp_path, solution_without_markers()), limits=SMALL))
     for name in ('model_inputs', 'discriminator', 'model_opt', 'train'):
         result, message = found[LINE[name]]
@@ -292,7 +293,7 @@ os.write(fd, b'{"kind": "stop"}\\n' * 30000)
     assert found[LINE['discriminator']] == ('PASS', '') and found[LINE['generator']] == ('PASS', '')
 
 
-def test_a_hand_ins_folder_with_links_and_names_that_clash_gets_a_row_for_each(tmp_path):
+def test_a_hand_ins_folder_with_links_gets_a_row_for_each_learner_and_follows_none(tmp_path):
     folder = tmp_path / 'handins'
     folder.mkdir()
     nbformat.write(solution_without_markers(), str(folder / 'alice.ipynb'))
@@ -301,11 +302,15 @@ def test_a_hand_ins_folder_with_links_and_names_that_clash_gets_a_row_for_each(t
     os.symlink('/work', folder / 'mallory.ipynb')
     (folder / 'eve').mkdir()
     os.symlink(str(folder / 'alice.ipynb'), folder / 'eve' / 'dlnd_face_generation.ipynb')
-    found, odd = batch.learners(str(folder))
-    assert found == {'alice.ipynb': str(folder / 'alice.ipynb'),
-                     'alice (folder)': str(folder / 'alice' / 'dlnd_face_generation.ipynb')}
-    assert 'is a symbolic link: the review follows no link' in odd['mallory']
-    assert 'a symbolic link: the review follows no link in a hand-in' in odd['eve']
+    os.symlink('/etc', folder / 'eve' / 'etc')
+    found = {hand_in.key: hand_in for hand_in in lms.hand_ins(str(folder))}
+    assert sorted(found) == ['alice', 'eve', 'mallory']
+    assert found['alice'].notebook == os.path.join('alice', 'dlnd_face_generation.ipynb'), 'the course\'s name'
+    assert sorted(found['alice'].files) == ['alice.ipynb', os.path.join('alice', 'dlnd_face_generation.ipynb')]
+    assert found['mallory'].notebook is None and found['mallory'].why.startswith(
+        'mallory.ipynb is a symbolic link: the review follows no link')
+    assert found['eve'].notebook is None and found['eve'].links == [os.path.join('eve', 'dlnd_face_generation.ipynb'),
+                                                                    os.path.join('eve', 'etc')]
 
 
 def test_a_zip_s_link_entries_are_never_made_and_get_a_row(tmp_path):
@@ -319,13 +324,13 @@ def test_a_zip_s_link_entries_are_never_made_and_get_a_row(tmp_path):
             link = zipfile.ZipInfo(name)
             link.external_attr = (stat.S_IFLNK | 0o777) << 16
             zipped.writestr(link, target)
-    folder, links = batch.unpack(str(archive), str(tmp_path / 'handins'))
+    folder, links = lms.unpack(str(archive), str(tmp_path / 'handins'))
     assert not any(os.path.islink(os.path.join(root, name)) or name != 'alice.ipynb'
                    for root, _, files in os.walk(tmp_path / 'handins') for name in files)
-    found, _ = batch.learners(folder)
-    rows = batch.link_rows(links, found)
-    assert list(found) == ['alice'] and sorted(rows) == ['mallory', 'trudy']
-    assert rows['mallory'].startswith('class/mallory.ipynb is a symbolic link in the zip: the review follows no link')
+    found = {hand_in.key: hand_in for hand_in in lms.hand_ins(folder, links)}
+    assert sorted(found) == ['alice', 'mallory', 'trudy'] and found['alice'].notebook == 'alice.ipynb'
+    assert found['mallory'].why.startswith('mallory.ipynb is a symbolic link: the review follows no link')
+    assert found['trudy'].notebook is None
 
 
 def test_what_a_hand_in_wrote_reaches_the_gradebook_feedback_and_terminal_inert(tmp_path):
@@ -335,15 +340,20 @@ def test_what_a_hand_in_wrote_reaches_the_gradebook_feedback_and_terminal_inert(
     message = '<img src=x onerror=alert(1)> [click](javascript:alert(1)) \x1b]0;pwned\x07\x1b[2J'
     review.write_result(str(results / f'{learner}.json'), review.result_of('x.ipynb', [
         Line('PASS', 'The notebook is there'), Line('FAIL', LINE['model_inputs'], message)]))
-    rows = batch.merge(str(tmp_path))
-    with open(tmp_path / 'gradebook.csv', newline='') as book:
+    rows = gradebook.merge(str(tmp_path))
+    with open(tmp_path / 'gradebook.csv', newline='', encoding='utf-8-sig') as book:
         read = list(csv.DictReader(book))
     assert read[0]['learner'] == "'" + learner
     assert all(not value.startswith(inert.FORMULA_START) for row in read for value in row.values())
     feedback = (tmp_path / 'feedback' / f'{learner}.md').read_text()
     assert '<img' not in feedback and '&lt;img' in feedback and '\\[click\\](javascript' in feedback
     assert '\x1b' not in feedback
-    shown = batch.summary(rows) + review.format_lines([Line('FAIL', 'x', message)])
+    page = (tmp_path / 'feedback' / f'{learner}.html').read_text()
+    assert '<img' not in page and 'href="javascript' not in page and '\x1b' not in page
+    from openpyxl import load_workbook
+    cells = [cell for row in load_workbook(tmp_path / 'gradebook.xlsx').active.iter_rows() for cell in row]
+    assert not any(cell.data_type == 'f' for cell in cells) and learner in [cell.value for cell in cells]
+    shown = gradebook.summary(rows) + review.format_lines([Line('FAIL', 'x', message)])
     assert '\x1b' not in shown and '\x07' not in shown and '\\x1b' in shown
 
 

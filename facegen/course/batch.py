@@ -1,255 +1,252 @@
-"""A class's hand-ins reviewed: a CSV gradebook, a feedback file per learner and a summary, going on where it stopped.
+"""A class's hand-ins reviewed: a gradebook, a feedback file per learner and a summary, as often as the class changes.
 
-    python -m facegen review --handins FOLDER_OR_ZIP [--jobs N] [--out DIR]   # make review HANDINS=... JOBS=N
-    python -m facegen gradebook DIR                                            # the merge alone
+    python -m facegen review --handins FOLDER_OR_ZIP [--jobs N] [--out DIR] [--again NAME]   # make review HANDINS=...
+    python -m facegen gradebook DIR                                                           # the merge alone
 
-A learner is named by the file or folder their hand-in came in: `alice.ipynb`, or a folder `alice/` holding one
-notebook anywhere inside (beside its HTML copy and whatever else); where a file and a folder share a name, each is
-named in full (`alice.ipynb`, `alice/`). A hand-in is hostile: no link in the folder or the zip is followed (a
-link gets a row that says so), and what it wrote reaches the gradebook, the feedback and the terminal inert
-(inert.py). Each is reviewed by its own command, the one a
-single notebook gets (`python -m facegen review NOTEBOOK --json results/NAME.json`), JOBS at a time; a learner
-whose result is already in results/ is not reviewed again, so an interrupted batch goes on where it stopped. What
-is not a hand-in (a file that is no notebook, a folder with none or with two) gets a result that says so. The merge
-reads results/*.json alone, so results made elsewhere (a cluster's jobs) merge the same way:
+The hand-ins are read as the LMS named them (lms.py: Moodle, Canvas or a plain folder), one a learner. Before any,
+the solution is reviewed in the same sandbox: where it does not pass, the machine is at fault and the batch stops
+saying so, with nothing saved. Each hand-in is then reviewed by its own command, the one a single notebook gets
+(`python -m facegen review NOTEBOOK --json results/KEY.json`), JOBS at a time. A batch is keyed by content: a zip
+is unpacked once per content (a second download is read again), and a learner is reviewed again only where the
+notebook reviewed changed (or `--again` names them). Ctrl-C stops the reviews running, saves nothing of them,
+writes the gradebook of what is done and says how to go on. A review that could not run here (its exit status
+sandbox.CANNOT_RUN) saves nothing either. The merge is gradebook.py's.
 
-    DIR/results/NAME.json    one review (review.result_of)
-    DIR/work/NAME/           the hand-in's private folder: its process's output.log, its training runs
-    DIR/feedback/NAME.md     the review for the learner, every line with its message
-    DIR/gradebook.csv        one row a learner: each rubric line PASS, WARN (passed, with a point to look at) or
-                             FAIL, the lines passed, the feedback file
+    DIR/handins/<zip's digest>/   the zip, unpacked (its paths checked to stay inside, its links never made)
+    DIR/results/KEY.json          one review (review.result_of), with the learner and the notebook's digest
+    DIR/work/KEY/                 the hand-in's private folder: its process's output.log, its training runs
+    DIR/machine/                  the solution's review, which vouches for the machine
 """
 import argparse
 import concurrent.futures
-import csv
+import contextlib
+import hashlib
 import json
 import os
 import shlex
-import stat
+import signal
 import subprocess
 import sys
+import threading
 import zipfile
 
-from . import inert, sandbox
+from . import gradebook, inert, lms, sandbox
 from .review import MODEL_CHECKS, Line, result_of, write_result
-from ..notebooks import CHECKOUT
+from ..notebooks import CHECKOUT, SOLUTION
 
-RUBRIC = ('The notebook is there', 'All the unit tests pass',
-          *[f'{name} is implemented correctly' for name, _ in MODEL_CHECKS[:-1]],
-          'train builds the model with model_inputs, model_loss and model_opt and shows show_generator_output',
-          'The hyperparameters are reasonable')
-COLUMNS = ('The notebook is there', 'All the unit tests pass', *[name for name, _ in MODEL_CHECKS],
-           'The hyperparameters are reasonable')
-MAX_UNZIPPED = 4 * 2 ** 30  # what a class's zip may hold, unpacked
-IGNORED = ('.ipynb_checkpoints', '__MACOSX', '.DS_Store')
+STOP_S = 5  # how long a review stopped by Ctrl-C may take to end its children before it is killed
 
 
-def learners(folder):
-    """{learner: the notebook's path} and {learner: why it is not a hand-in}, from a folder of hand-ins; no link
-    in it is followed."""
-    found, odd = {}, {}
-    entries = [entry for entry in sorted(os.listdir(folder)) if entry not in IGNORED and not entry.startswith('.')]
-    stems = [entry[:-len('.ipynb')] if entry.endswith('.ipynb') else entry for entry in entries]
-    for entry, stem in zip(entries, stems):
-        path = os.path.join(folder, entry)
-        mode = os.lstat(path).st_mode
-        learner = stem if stems.count(stem) == 1 else f'{entry} (folder)' if stat.S_ISDIR(mode) else entry
-        if stat.S_ISLNK(mode):
-            odd[learner] = (f'{entry} is a symbolic link: the review follows no link in a hand-ins folder; put the '
-                            'hand-in itself there')
-        elif stat.S_ISDIR(mode):
-            notebooks = sorted(os.path.relpath(os.path.join(root, name), path)
-                               for root, dirs, files in os.walk(path)
-                               for name in files if name.endswith('.ipynb') and not _ignored(root, path))
-            links = [name for name in notebooks if os.path.islink(os.path.join(path, name))]
-            if links:
-                odd[learner] = (f'the folder {entry}/ holds {links[0]}, a symbolic link: the review follows no link '
-                                'in a hand-in; ask the learner for the notebook itself')
-            elif len(notebooks) == 1:
-                found[learner] = os.path.join(path, notebooks[0])
-            elif not notebooks:
-                odd[learner] = f'the folder {entry}/ holds no notebook (.ipynb): ask the learner for theirs'
-            else:
-                odd[learner] = (f'the folder {entry}/ holds {len(notebooks)} notebooks ({", ".join(notebooks)}): '
-                                'a hand-in is one; ask the learner which')
-        elif entry.endswith('.ipynb') and stat.S_ISREG(mode):
-            found[learner] = path
-        else:
-            odd[learner] = f'{entry} is not a notebook (.ipynb) nor a folder holding one'
-    return found, odd
+class Reviews:
+    """The review commands running now, each in a session of its own (a terminal's Ctrl-C reaches this process
+    alone), so that a stop ends them all and saves nothing of theirs."""
+
+    def __init__(self):
+        self.running, self.lock, self.stopped = set(), threading.Lock(), False
+
+    def run(self, command, timeout):
+        """(exit status, its stderr's last line), or (None, why) where it ran past timeout or was stopped."""
+        with self.lock:
+            if self.stopped:
+                return None, 'stopped'
+            process = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       text=True, start_new_session=True)
+            self.running.add(process)
+        try:
+            _, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            process.communicate()
+            return None, f'its review did not finish within {timeout:g} s'
+        finally:
+            with self.lock:
+                self.running.discard(process)
+        if self.stopped:
+            return None, 'stopped'
+        return process.returncode, (err.strip().splitlines() or [''])[-1]
+
+    def stop(self):
+        """End every review running: SIGTERM (each ends its sandboxed children and exits, saving nothing), then
+        SIGKILL for any still there after STOP_S."""
+        with self.lock:
+            self.stopped = True
+            running = list(self.running)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                _kill(process)
 
 
-def _ignored(root, top):
-    return any(part in IGNORED for part in os.path.relpath(root, top).split(os.sep))
+def _kill(process):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
-def unpack(archive, into):
-    """A zip of hand-ins unpacked into a folder (once), its paths kept inside it, its links left out: (the folder
-    of hand-ins in it (the zip's single top folder, where it has one), {the links' paths there: their entries})."""
-    with zipfile.ZipFile(archive) as zipped:
-        # A link in a zip is a file holding its target's path: never made, so never followed
-        links = [member.filename for member in zipped.infolist() if stat.S_ISLNK(member.external_attr >> 16)]
-        members = [member for member in zipped.infolist() if not member.is_dir() and member.filename not in links]
-        size = sum(member.file_size for member in members)
-        if size > MAX_UNZIPPED:
-            raise ValueError(f'{archive} unpacks to {size / 2 ** 30:.1f} GB, more than {MAX_UNZIPPED / 2 ** 30:.0f} '
-                             'GB: is it the class\'s hand-ins?')
-        for member in members:
-            target = os.path.realpath(os.path.join(into, member.filename))
-            if not target.startswith(os.path.realpath(into) + os.sep):
-                raise ValueError(f'{archive} holds {member.filename!r}, a path outside the folder it unpacks to: '
-                                 'make the zip again from the hand-ins\' folder')
-        if not os.path.isdir(into):
-            zipped.extractall(into + '.partial', members)
-            os.replace(into + '.partial', into)  # whole or not at all
-    entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
-    wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
-    folder = wrapped if wrapped and os.path.isdir(wrapped) and learners(wrapped)[0] else into
-    top = os.path.relpath(folder, into)
-    return folder, {os.path.relpath(link, top): link for link in links}
-
-
-def link_rows(links, found):
-    """{learner: why} for each learner of a zip whose entry is a link, where no notebook of theirs is there."""
-    rows = {}
-    for path, entry in links.items():
-        first = path.replace('\\', '/').split('/')[0]
-        learner = first[:-len('.ipynb')] if first.endswith('.ipynb') else first
-        if learner not in found and not learner.startswith('.'):
-            rows[learner] = (f'{entry} is a symbolic link in the zip: the review follows no link in a hand-in; ask '
-                             'the learner for the notebook itself')
-    return rows
-
-
-def review_one(learner, notebook, out, train, limits, data_dir):
-    """One hand-in by its own review command; a review that does not finish gets a FAIL result saying so."""
-    result_path = os.path.join(out, 'results', f'{learner}.json')
+def review_command(notebook, result_path, work_dir, train, limits, data_dir):
     command = [sys.executable, '-m', 'facegen', 'review', notebook, '--json', result_path, '--quiet',
-               '--output-dir', os.path.join(out, 'work', learner), *_limit_arguments(limits)]
+               '--output-dir', work_dir, *_limit_arguments(limits)]
     command += ['--train'] if train else []
-    command += ['--data-dir', data_dir] if data_dir else []
-    # Each step of the hand-in has its limit in the review; this bounds the review itself (loading TensorFlow...).
-    whole = limits.check_s * (len(MODEL_CHECKS) + 1) + (2 * limits.train_s if train else 0) + 300
-    try:
-        done = subprocess.run(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              timeout=whole)
-        why = f'its review stopped (exit status {done.returncode}: {done.stderr.strip().splitlines()[-1:]})'
-    except subprocess.TimeoutExpired:
-        why = f'its review did not finish within {whole:g} s'
-    if not os.path.isfile(result_path):
-        alone = f'make review NOTEBOOK={shlex.quote(notebook)}'
-        write_result(result_path, result_of(notebook, [Line('FAIL', 'The notebook is there', f'{why}: review it '
-                                                            f'alone ({alone}) to see where it stops')]))
-    return learner
+    return command + (['--data-dir', data_dir] if data_dir else [])
 
 
 def _limit_arguments(limits):
     return [part for field, (option, _) in sandbox.OPTIONS.items() for part in (option, str(getattr(limits, field)))]
 
 
-def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_dir=None, progress=True):
+def _whole_s(limits, train):
+    """How long one review may take: each step of the hand-in has its limit in the review; this bounds the
+    review itself (loading TensorFlow, starting the sandboxes)."""
+    return limits.check_s * (len(MODEL_CHECKS) + 1) + (2 * limits.train_s if train else 0) + 300
+
+
+def review_one(reviews, hand_in, folder, out, train, limits, data_dir):
+    """One hand-in by its own review command; a review that ends without a result gets a FAIL result saying so,
+    unless it was stopped or could not run here (then nothing is saved). Returns (the hand-in, why nothing was
+    saved or None)."""
+    result_path = os.path.join(out, 'results', f'{hand_in.key}.json')
+    notebook = os.path.join(folder, hand_in.notebook)
+    status, said = reviews.run(review_command(notebook, result_path + '.new', os.path.join(out, 'work', hand_in.key),
+                                              train, limits, data_dir), _whole_s(limits, train))
+    if status is None and said == 'stopped':
+        return hand_in, 'stopped'
+    if status == sandbox.CANNOT_RUN:
+        return hand_in, said
+    if os.path.isfile(result_path + '.new'):
+        with open(result_path + '.new', encoding='utf-8') as new:
+            result = json.load(new)
+        os.remove(result_path + '.new')
+    else:
+        why = said if status is None else f'its review stopped (exit status {status}: {said!r})'
+        alone = f'make review NOTEBOOK={shlex.quote(notebook)}'
+        result = result_of(notebook, [Line('FAIL', 'The notebook is there', f'{why}: review it alone ({alone}) to '
+                                                                            'see where it stops')])
+    write_result(result_path, {**result, 'learner': hand_in.record(), 'sha256': digest(notebook), 'train': train})
+    return hand_in, None
+
+
+def digest(path):
+    """The SHA-256 of a file, read in blocks."""
+    hashed = hashlib.sha256()
+    with open(path, 'rb') as source:
+        for block in iter(lambda: source.read(2 ** 20), b''):
+            hashed.update(block)
+    return hashed.hexdigest()
+
+
+def check_the_machine(reviews, out, limits):
+    """Review the solution as a hand-in is reviewed; raise sandbox.CannotRun where it does not pass every line."""
+    folder = os.path.join(out, 'machine')
+    os.makedirs(folder, exist_ok=True)
+    result_path = os.path.join(folder, 'solution.json')
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(result_path)
+    status, said = reviews.run(review_command(SOLUTION, result_path, os.path.join(folder, 'work'), False, limits,
+                                              None), _whole_s(limits, False))
+    if status is None and said == 'stopped':
+        raise KeyboardInterrupt
+    if not os.path.isfile(result_path):
+        raise sandbox.CannotRun(said if status == sandbox.CANNOT_RUN else
+                                f'the solution\'s review ended without a result (exit status {status}: {said!r})')
+    with open(result_path, encoding='utf-8') as result_file:
+        failing = [Line(**line) for line in json.load(result_file)['lines'] if line['result'] == 'FAIL']
+    if failing:
+        raise sandbox.CannotRun(f'the solution itself fails its review here ({failing[0].rubric}: '
+                                f'{failing[0].message[:300]}; the review is in {result_path})')
+
+
+def class_folder(handins, out):
+    """(the folder of hand-ins, {links a zip held: their entries}): a zip unpacked once per content."""
+    if not zipfile.is_zipfile(handins):
+        return handins, {}
+    return lms.unpack(handins, os.path.join(out, 'handins', digest(handins)[:16]))
+
+
+def to_review(hand_ins, folder, out, train, again):
+    """The hand-ins with a notebook whose result is missing, was made of another notebook or without training where
+    training is asked for, or which `again` names (by key or name)."""
+    waiting = []
+    for hand_in in hand_ins:
+        if hand_in.notebook is None:
+            continue
+        try:
+            with open(os.path.join(out, 'results', f'{hand_in.key}.json'), encoding='utf-8') as result_file:
+                result = json.load(result_file)
+        except (OSError, ValueError):
+            result = {}
+        same = result.get('sha256') == digest(os.path.join(folder, hand_in.notebook)) and \
+            result.get('train', False) >= train
+        if not same or hand_in.key in again or hand_in.name in again:
+            waiting.append(hand_in)
+    return waiting
+
+
+def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_dir=None, progress=True, again=()):
     """
-    Review every hand-in of a folder or zip not reviewed yet, then merge the results
-    :return: The gradebook's rows
+    Review every hand-in of a folder or zip that is new or changed, then merge the results
+    :return: (the gradebook's rows, the hand-ins left unreviewed: {key: why})
     """
     for folder in ('results', 'work', 'feedback'):
         os.makedirs(os.path.join(out, folder), exist_ok=True)
-    folder, links = unpack(handins, os.path.join(out, 'handins')) if zipfile.is_zipfile(handins) else (handins, {})
-    found, odd = learners(folder)
-    odd.update(link_rows(links, found))
-    for learner, why in odd.items():
-        if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json')):
-            write_result(os.path.join(out, 'results', f'{learner}.json'),
-                         result_of(os.path.join(folder, learner), [Line('FAIL', 'The notebook is there', why)]))
-    waiting = {learner: notebook for learner, notebook in found.items()
-               if not os.path.isfile(os.path.join(out, 'results', f'{learner}.json'))}
-    print(f'{len(found)} hand-ins in {handins}' + (f', {len(odd)} ' + ('entry that is' if len(odd) == 1 else
-                                                                      'entries that are') + ' not one' if odd else '') +
-          (f'; {len(found) - len(waiting)} reviewed before, {len(waiting)} to review' if len(waiting) < len(found)
-           else '') + f' ({jobs} at a time)', flush=True)
+    folder, links = class_folder(handins, out)
+    hand_ins = lms.hand_ins(folder, links)
+    waiting = to_review(hand_ins, folder, out, train, again)
+    reviewable = sum(hand_in.notebook is not None for hand_in in hand_ins)
+    print(f'{len(hand_ins)} learners in {handins}, {reviewable} with a notebook'
+          + (f'; {reviewable - len(waiting)} reviewed before and unchanged' if len(waiting) < reviewable else '')
+          + f'; {len(waiting)} to review ({jobs} at a time)', flush=True)
     note = sandbox.sandbox_note()
     if note:
         print(f'Note: {note}.', flush=True)
+    reviews, left = Reviews(), {}
+    try:
+        if waiting:
+            check_the_machine(reviews, out, limits)
+        for hand_in in hand_ins:
+            if hand_in.notebook is None:
+                write_result(os.path.join(out, 'results', f'{hand_in.key}.json'),
+                             {**result_of('', [Line('FAIL', 'The notebook is there', hand_in.why)]),
+                              'learner': hand_in.record()})
+        left = _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, progress)
+    except KeyboardInterrupt:
+        reviews.stop()
+        left = {hand_in.key: 'stopped' for hand_in in to_review(hand_ins, folder, out, train, again)}
+    return gradebook.merge(out), left
+
+
+def _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, progress):
     from tqdm import tqdm
+    left = {}
     with tqdm(total=len(waiting), unit='hand-in', disable=not progress, file=sys.stdout) as bar, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for done in concurrent.futures.as_completed(
-                [pool.submit(review_one, learner, notebook, out, train, limits, data_dir)
-                 for learner, notebook in waiting.items()]):
-            bar.set_postfix_str(inert.terminal(done.result()))
-            bar.update()
-    return merge(out)
-
-
-def merge(out):
-    """The gradebook and the feedback files from out/results/*.json; returns the gradebook's rows."""
-    rows = []
-    os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
-    for name in sorted(os.listdir(os.path.join(out, 'results'))):
-        if not name.endswith('.json'):
-            continue
-        learner = name[:-len('.json')]
-        with open(os.path.join(out, 'results', name)) as result_file:
-            result = json.load(result_file)
-        lines = [Line(**line) for line in result['lines']]
-        feedback = os.path.join(out, 'feedback', f'{learner}.md')
-        with open(feedback, 'w') as feedback_file:
-            feedback_file.write(feedback_markdown(learner, result['notebook'], lines))
-        rows.append(gradebook_row(learner, lines, os.path.relpath(feedback, out)))
-    with open(os.path.join(out, 'gradebook.csv'), 'w', newline='') as book:
-        writer = csv.DictWriter(book, fieldnames=['learner', *COLUMNS, 'code to read', 'passed', 'feedback'],
-                                quoting=csv.QUOTE_ALL)
-        writer.writeheader()
-        writer.writerows({key: inert.spreadsheet(value) for key, value in row.items()} for row in rows)
-    return rows
-
-
-def gradebook_row(learner, lines, feedback):
-    """learner, each rubric line's PASS/WARN/FAIL (blank where the review has no such line), passed/of, feedback."""
-    row = {'learner': learner, 'feedback': feedback}
-    for rubric, column in zip(RUBRIC, COLUMNS):
-        result = next((line.result for line in lines if line.rubric == rubric), '')
-        function = column if column in dict(MODEL_CHECKS) else None
-        warned = any(line.result == 'WARN' and (line.rubric.startswith(f'{function}:') if function else
-                                                rubric == 'The hyperparameters are reasonable' and
-                                                line.rubric == 'A hyperparameter to look at') for line in lines)
-        row[column] = 'WARN' if result == 'PASS' and warned else result
-    row['code to read'] = sum(line.rubric == 'Code to read before trusting this review' for line in lines) or ''
-    row['passed'] = f"{sum(row[column] in ('PASS', 'WARN') for column in COLUMNS)}/{len(COLUMNS)}"
-    return row
-
-
-def feedback_markdown(learner, notebook, lines):
-    """The review as a learner reads it: every line, with its message, and what the results mean; all the hand-in
-    wrote (its name, its messages) escaped."""
-    rows = '\n'.join(f'| {line.result} | {inert.markdown(line.rubric)} | {inert.markdown(line.message)} |'
-                     for line in lines)
-    verdict = all(line.result != 'FAIL' for line in lines)
-    return (f'# Review of {inert.markdown(learner)}\'s face generation project\n\n'
-            f'Notebook: {inert.markdown(os.path.basename(notebook))}. '
-            + ('Every line passes.' if verdict else 'The FAIL lines say what to fix; fix them and hand it in again.')
-            + ' WARN lines are choices to look at, REVIEW lines are for your reviewer\'s eyes.\n\n'
-            f'| Result | Rubric line | What the review found |\n|---|---|---|\n{rows}\n')
-
-
-def summary(rows):
-    """The gradebook as a table for the terminal."""
-    names = [inert.terminal(row['learner']) for row in rows]
-    width = max([len('learner')] + [len(name) for name in names])
-    head = f'{"learner":<{width}}  passed  failing'
-    table = [head, '-' * len(head)]
-    for row, name in zip(rows, names):
-        failing = [column.split(' is ')[0] for column in COLUMNS if row[column] == 'FAIL']
-        table.append(f'{name:<{width}}  {row["passed"]:>6}  {", ".join(failing)}')
-    return '\n'.join(table)
+        futures = [pool.submit(review_one, reviews, hand_in, folder, out, train, limits, data_dir)
+                   for hand_in in waiting]
+        try:
+            for done in concurrent.futures.as_completed(futures):
+                hand_in, why = done.result()
+                if why:
+                    left[hand_in.key] = why
+                bar.set_postfix_str(inert.terminal(hand_in.key))
+                bar.update()
+        except KeyboardInterrupt:
+            reviews.stop()
+            pool.shutdown(cancel_futures=True)
+            raise
+    return left
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--handins', required=True, help='a folder of hand-ins, or a zip of one')
+    parser.add_argument('--handins', required=True, help='a folder of hand-ins, or a zip of one (as the LMS gave it)')
     parser.add_argument('--jobs', type=int, default=1, help='hand-ins reviewed at a time (default 1)')
     parser.add_argument('--out', help='where the results, feedback and gradebook go (default: '
                                       'output/review/NAME of the folder or zip)')
+    parser.add_argument('--again', action='append', default=[], metavar='LEARNER',
+                        help='review this learner again though their notebook did not change (a name or a key; '
+                             'may be given more than once)')
     parser.add_argument('--train', action='store_true', help='also train each hand-in for a few minutes')
     parser.add_argument('--data-dir', help='the data folder for training (default: data/)')
     sandbox.add_limit_options(parser)
@@ -263,11 +260,32 @@ def main(argv=None):
         return 2
     name = os.path.splitext(os.path.basename(os.path.normpath(args.handins)))[0]
     out = os.path.abspath(args.out or os.path.join(CHECKOUT, 'output', 'review', name))
-    rows = review_class(os.path.abspath(args.handins), out, args.jobs, args.train, sandbox.limits_from(args),
-                        args.data_dir)
-    print(f'\n{summary(rows)}\n\nGradebook: {os.path.join(out, "gradebook.csv")}\n'
-          f'Feedback for each learner: {os.path.join(out, "feedback")}/')
-    return 0
+    try:
+        rows, left = review_class(os.path.abspath(args.handins), out, args.jobs, args.train,
+                                  sandbox.limits_from(args), args.data_dir, again=set(args.again))
+    except sandbox.CannotRun as error:
+        print(f'\nThe review could not run here: {error}. No hand-in was reviewed and nothing was kept; mend the '
+              'machine and run the same command again.', file=sys.stderr)
+        return sandbox.CANNOT_RUN
+    print(f'\n{gradebook.summary(rows)}\n\nGradebook: {os.path.join(out, "gradebook.csv")} (and .xlsx; '
+          f'moodle_grades.csv and canvas_grades.csv to import)\nFeedback for each learner: '
+          f'{os.path.join(out, "feedback")}/')
+    return _left_said(left)
+
+
+def _left_said(left):
+    """What a batch that did not review everyone says, and its exit status (130 for Ctrl-C, as a shell's)."""
+    if not left:
+        return 0
+    stopped = [key for key, why in left.items() if why == 'stopped']
+    if stopped:
+        print(f'\nStopped: {len(stopped)} hand-in(s) not reviewed, nothing of them kept. Run the same command again '
+              'to go on where it stopped.', file=sys.stderr)
+        return 130
+    for key, why in left.items():
+        print(f'{inert.terminal(key)} could not be reviewed here: {inert.terminal(why)}', file=sys.stderr)
+    print('Nothing was kept for those: mend the machine and run the same command again.', file=sys.stderr)
+    return sandbox.CANNOT_RUN
 
 
 def merge_main(argv=None):
@@ -278,7 +296,6 @@ def merge_main(argv=None):
     if not os.path.isdir(os.path.join(args.out, 'results')):
         print(f'{args.out} has no results/ folder: give the folder the reviews wrote their JSON under', file=sys.stderr)
         return 2
-    rows = merge(args.out)
-    print(f'{summary(rows)}\n\nGradebook: {os.path.join(args.out, "gradebook.csv")}')
+    rows = gradebook.merge(args.out)
+    print(f'{gradebook.summary(rows)}\n\nGradebook: {os.path.join(args.out, "gradebook.csv")}')
     return 0
-

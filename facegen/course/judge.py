@@ -31,6 +31,7 @@ import warnings
 from unittest import mock
 
 from . import evidence, graph_ops, sandbox
+from .judging import READY
 
 MAX_REQUEST = evidence.MAX_STREAM  # one check's evidence, as the review sends it
 KNOWN_ERRORS = (ValueError, TypeError, AttributeError, NameError, KeyError, IndexError, ZeroDivisionError,
@@ -486,6 +487,8 @@ def main(argv=None):
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     import problem_unittests
     import tensorflow.compat.v1 as tf
+    answers.write(READY)  # before any evidence: a judge that never says it is the machine's fault
+    answers.flush()
     for raw in sandbox.read_lines(sys.stdin.buffer, MAX_REQUEST, MAX_REQUEST * 16):
         if raw is None:
             return 2

@@ -16,7 +16,8 @@ from . import sandbox
 MAX_ANSWER = 2 ** 16  # one answer line, in bytes
 MAX_MESSAGE = 4000  # a failure's message, in characters
 MAX_WARNINGS = 20
-STARTUP_S = 60  # the first answer of a judge waits for TensorFlow to load too
+STARTUP_S = 60  # how long a judge may take to load TensorFlow and say it is ready
+READY = b'{"ready": true}\n'  # what a judge says first, before it reads any evidence
 GARBLED = b''  # what the reader passes on for a line past its limit
 
 
@@ -25,7 +26,7 @@ class Judge:
     asked check by check, started again after one that failed."""
 
     def __init__(self, limits, log_path):
-        self.limits, self.log_path, self.started, self.fresh = limits, log_path, None, True
+        self.limits, self.log_path, self.started, self.ready = limits, log_path, None, False
         self.start()
 
     def start(self):
@@ -50,21 +51,34 @@ class Judge:
         """(the failure's message or None, [the style warnings]) of one check on a function's evidence."""
         if self.started is None:
             self.start()
-            self.fresh = True
+        if not self.ready:
+            self.wait_until_ready()
         request = json.dumps({'check': check, 'function': function, 'events': events, 'loaded': loaded,
                               'ended': ended}).encode() + b'\n'
         threading.Thread(target=self._send, args=(self.started.process.stdin, request), daemon=True).start()
         try:
-            raw = self.answers.get(timeout=self.limits.check_s + (STARTUP_S if self.fresh else 0))
+            raw = self.answers.get(timeout=self.limits.check_s)
         except queue.Empty:
             return self._failed(function, f'it ran past its time limit ({self.limits.check_s:g} s)')
-        self.fresh = False
         reply = validated(raw, check, function)
         if reply is None:
             why = 'its answer was not one' if raw is not None else \
                 f'its process ended (exit status {self.started.process.wait(timeout=10)})'
             return self._failed(function, why)
         return reply
+
+    def wait_until_ready(self):
+        """Wait for a started judge to say it is ready (TensorFlow loaded), before it has seen any evidence: one that
+        does not is the machine's fault (sandbox.CannotRun)."""
+        try:
+            said = self.answers.get(timeout=STARTUP_S)
+        except queue.Empty:
+            said = None
+        if said != READY:
+            self.close()
+            raise sandbox.CannotRun(f'the judge does not start (the last line of its log, {self.log_path}: '
+                                    f'{sandbox.last_line(self.log_path)!r})')
+        self.ready = True
 
     @staticmethod
     def _send(pipe, request):
@@ -82,7 +96,7 @@ class Judge:
     def close(self):
         if self.started is not None:
             self.started.end()
-            self.started = None
+            self.started, self.ready = None, False
 
 
 def validated(raw, check, function):

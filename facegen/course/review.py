@@ -25,6 +25,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -94,6 +95,7 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
             if train and not any(_unset_hyperparameters(nb).values()) else None
         if training:
             _prepare_data(data_dir, max_images)
+        sandbox.probe(limits, work)  # a sandbox that cannot start is the machine's fault, not a hand-in's FAIL
         # The judge starts TensorFlow while the hand-in's process starts, and judges each check while that process
         # runs the next: two processes, two cores.
         judge = judging.Judge(limits, os.path.join(work, 'judge.log'))
@@ -102,13 +104,13 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
                                                  work, [check for _, check in MODEL_CHECKS], limits, training,
                                                  data_dir))
             lines = [_notebook_line(path, evidence)]
+            judge.wait_until_ready()  # before any verdict: a judge that cannot start is the machine's fault
             checks = _check_lines(evidence, judge)
             events = evidence.rest()  # the hand-in's process to its end (with TRAIN=1, its training)
         finally:
             judge.close()
         failing = [function for function, line in checks if line.result == 'FAIL']
-        lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass',
-                          f'{", ".join(failing)} fail: see their lines' if failing else ''))
+        lines.append(Line('FAIL' if failing else 'PASS', 'All the unit tests pass', _failing_said(failing)))
         lines += [line for _, line in checks]
         lines += _hyperparameter_lines(nb)
         lines += [Line('WARN', 'TensorFlow 1 names', text) for text in scan.tf1_names(nb)]
@@ -122,6 +124,12 @@ def review(path, train=False, data_dir=None, output_dir=None, max_images=None, s
             lines += _training_lines(events, os.path.join(work, sandbox.HANDIN_FOLDER), data_dir, steps, max_images)
     note = sandbox.sandbox_note()
     return lines + ([Line('INFO', 'Sandbox', note)] if note else [])
+
+
+def _failing_said(failing):
+    if not failing:
+        return ''
+    return f'{failing[0]} fails: see its line' if len(failing) == 1 else f'{", ".join(failing)} fail: see their lines'
 
 
 def copy_in(notebook, folder):
@@ -440,13 +448,19 @@ def main(argv=None):
     if sandbox.unsupported():
         print(f'Not here: {sandbox.unsupported()}.', file=sys.stderr)
         return 2
+    sandbox.ended_by_signals(signal.SIGINT, signal.SIGTERM)
     warnings.filterwarnings('ignore', message=r'.*`tf\.layers\.', category=UserWarning)  # as the notebook does
     say = (lambda *_, **__: None) if args.quiet else print
     # found, not imported: review() starts TensorFlow beside the hand-in's process
     checks = importlib.util.find_spec('problem_unittests').origin
     say(f'Review of {args.notebook}, by the checks of {checks}\n', flush=True)
-    lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
-                   steps=args.train_steps, limits=sandbox.limits_from(args))
+    try:
+        lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
+                       steps=args.train_steps, limits=sandbox.limits_from(args))
+    except sandbox.CannotRun as error:  # no result: the hand-in was not reviewed
+        print(f'The review could not run here: {error}. Nothing was kept for this notebook; mend the machine and '
+              'review it again.', file=sys.stderr)
+        return sandbox.CANNOT_RUN
     if args.json:
         write_result(args.json, result_of(args.notebook, lines))
     say(format_lines(lines))

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,9 @@ from ..notebooks import CHECKOUT
 INSIDE = '/handin'  # the private folder, as the hand-in sees it
 HANDIN_FOLDER = 'handin'  # that folder, inside the review's folder for the hand-in
 PIDS_CGROUPS = ('/sys/fs/cgroup/pids', '/sys/fs/cgroup')  # cgroup v1's pids hierarchy, then v2's
+PROBE_S = 60  # how long a sandboxed Python may take to start
+RUNNING = set()  # the children started and not ended yet (Started)
+TENSORFLOW_LOG = re.compile(r'^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +127,8 @@ def _binds(handin_dir, data_dir, tmp_mb):
         elif os.path.exists(path):
             args += ['--ro-bind', path, path]
     code = [os.path.join(CHECKOUT, name) for name in ('facegen', 'helper.py', 'problem_unittests.py')]
-    for path in {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), *map(os.path.realpath, code)}:
-        args += ['--ro-bind', path, path]
+    for path in dict.fromkeys([sys.prefix, sys.base_prefix, *code]):
+        args += _read_only_where_seen(path)
     if data_dir and os.path.isdir(data_dir):  # where it is outside: its image caches are named after its path
         args += ['--ro-bind', os.path.realpath(data_dir), os.path.realpath(data_dir)]
     if handin_dir:
@@ -132,6 +136,14 @@ def _binds(handin_dir, data_dir, tmp_mb):
     else:
         args += ['--chdir', '/tmp']
     return args + ['--unshare-all', '--hostname', 'handin', '--die-with-parent', '--new-session']
+
+
+def _read_only_where_seen(path):
+    """bubblewrap's arguments binding path read-only at its real place and, where this process reaches it through a
+    symbolic link (a shared venv, a checkout linked into a home), at the path it uses too: Python and the code are
+    found inside at the paths they are found at outside."""
+    real, seen = os.path.realpath(path), os.path.abspath(path)
+    return ['--ro-bind', real, real] + (['--ro-bind', real, seen] if seen != real else [])
 
 
 def _environment(home):
@@ -174,7 +186,31 @@ def limit_this_process(memory_gb, processes, file_mb):
         resource.setrlimit(which, (value, value))
 
 
-@dataclasses.dataclass
+class CannotRun(Exception):
+    """The review cannot run on this machine (a sandbox or a judge that does not start): the machine's fault, never a
+    hand-in's, so no result is kept."""
+
+
+CANNOT_RUN = 3  # the exit status of a review that could not run here
+
+
+def probe(limits, work_dir):
+    """Raise CannotRun where a Python of this project does not start as a hand-in's does (in the sandbox, with its
+    binds and limits); its output goes to work_dir/sandbox.log."""
+    log_path = os.path.join(work_dir, 'sandbox.log')
+    started = start('facegen.course.inert', [], limits, log_path, os.path.join(work_dir, HANDIN_FOLDER))
+    try:
+        status = started.process.wait(timeout=PROBE_S)
+    except subprocess.TimeoutExpired:
+        status = f'none within {PROBE_S} s'
+    finally:
+        started.end()
+    if status != 0:
+        raise CannotRun(f'a sandboxed Python does not start here (exit status {status}; the last line of its log: '
+                        f'{last_line(log_path)!r})')
+
+
+@dataclasses.dataclass(eq=False)
 class Started:
     """A child started by `start`: its process, its pids cgroup (or None) and the log its output goes to."""
     process: subprocess.Popen
@@ -187,6 +223,7 @@ class Started:
 
     def end(self):
         """Kill what is left of it (what it forked), close its log, remove its cgroup."""
+        RUNNING.discard(self)
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
@@ -225,7 +262,25 @@ def start(module, args, limits, log_path, handin_dir=None, data_dir=None, pass_f
                                cwd=handin_dir or '/', start_new_session=True,
                                env=None if command else {**os.environ, **_environment(home)},
                                preexec_fn=enter_cgroup)
-    return Started(process, cgroup, log)
+    started = Started(process, cgroup, log)
+    RUNNING.add(started)
+    return started
+
+
+def end_all():
+    """End every child this process started and has not ended (a review stopped by a signal)."""
+    for started in list(RUNNING):
+        started.end()
+
+
+def ended_by_signals(*signals):
+    """Make each signal end this process's children first, then the process, nothing saved (Ctrl-C on a review,
+    or a batch stopping it): its children are in sessions of their own, which no terminal signals."""
+    def stop(number, _frame):
+        end_all()
+        os._exit(128 + number)
+    for number in signals:
+        signal.signal(number, stop)
 
 
 def read_lines(stream, max_line, max_stream):
@@ -336,10 +391,12 @@ class Child:
 
 
 def last_line(path):
-    """The last non-blank line of a log the review wrote (its last 2,000 bytes), at most 200 characters."""
+    """The last non-blank line of a log the review wrote (its last 4,000 bytes), at most 200 characters, less the
+    lines TensorFlow's C++ logs as it starts (`I0000 00:00:...`), which say nothing of what went wrong."""
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), 'rb') as log:
-        log.seek(max(0, os.fstat(log.fileno()).st_size - 2000))
-        lines = [line.strip() for line in log.read().decode(errors='replace').splitlines() if line.strip()]
+        log.seek(max(0, os.fstat(log.fileno()).st_size - 4000))
+        lines = [line.strip() for line in log.read().decode(errors='replace').splitlines()
+                 if line.strip() and not TENSORFLOW_LOG.match(line)]
     return lines[-1][:200] if lines else ''
 
 
