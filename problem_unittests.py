@@ -449,6 +449,7 @@ def _test_model_loss_labels(model_loss):
     input_real = tf.placeholder(tf.float32, [None, 28, 28, 3])
     input_z = tf.placeholder(tf.float32, [None, 100])
     fake_images = tf.zeros([2, 28, 28, 3]) + tf.reduce_sum(input_z) * 0
+    shift = tf.placeholder_with_default(0.0, [])  # both logits moved by it: a second reading tells the two labels
 
     def generator(z, out_channel_dim, is_train=True, **options):  # options: a learner's own (alpha=0.2)
         calls['generator'].append((z, out_channel_dim, is_train))
@@ -456,7 +457,8 @@ def _test_model_loss_labels(model_loss):
 
     def discriminator(images, reuse=False, **options):
         calls['discriminator'].append((images, reuse))
-        logits = tf.fill([2, 1], real_logit if images is input_real else fake_logit) + tf.reduce_sum(images) * 0
+        logits = tf.fill([2, 1], real_logit if images is input_real else fake_logit) + shift + \
+            tf.reduce_sum(images) * 0
         return tf.sigmoid(logits), logits
 
     with mock.patch.dict(model_loss.__globals__, generator=generator, discriminator=discriminator), \
@@ -492,13 +494,29 @@ def _test_model_loss_labels(model_loss):
            f'{_softplus(-fake_logit):.4f}', f'g_loss {g_value:.4f}, which means a label of {label_generated:.3f} for '
            'the generated images', inputs, 'The generator wins when the discriminator takes its images for real: '
            'score the generated images against label 1 (tf.ones_like)')
-    # d_loss = xe(real_logit, label_real) + xe(fake_logit, 0); xe(x, y) = softplus(x) - x * y
+    # d_loss = xe(real_logit, label_real) + xe(fake_logit, label_fake); xe(x, y) = softplus(x) - x * y
     label_real = (_softplus(real_logit) + _softplus(fake_logit) - d_value) / real_logit
-    _check(0.7 <= label_real <= 1.0 + 1e-4, 'model_loss: d_loss', 'real images labelled 1 (or smoothed to '
-           '0.7-1.0) and generated images labelled 0', f'd_loss {d_value:.4f}, which means a real label of '
-           f'{label_real:.3f} with label 0 for generated images', inputs,
-           'd_loss is d_loss_real (real images against label 1, tf.ones_like) plus d_loss_fake (generated '
-           'images against label 0, tf.zeros_like): the discriminator learns to tell them apart')
+    if not 0.7 <= label_real <= 1.0 + 1e-4:  # the labels as the learner wrote them, from a second reading
+        with _labels_explained():
+            d_shifted = _run(d_loss, {input_real: np.zeros((2, 28, 28, 3)), input_z: np.zeros((2, 100)), shift: 1.0})
+        label_real, label_fake = (round(label, 2) or 0.0 for label in _labels_of(d_value, d_shifted, real_logit,
+                                                                                   fake_logit))
+        _check(False, 'model_loss: d_loss', 'real images labelled 1 (or smoothed to 0.7-1.0) and generated images '
+               'labelled 0', f'd_loss {d_value:.4f}, which scores the real images against label {label_real:.2f} '
+               f'and the generated ones against label {label_fake:.2f}'
+               + (' (the two swapped)' if label_real < 0.3 and label_fake > 0.7 else ''), inputs,
+               'd_loss is d_loss_real (real images against label 1, tf.ones_like) plus d_loss_fake (generated '
+               'images against label 0, tf.zeros_like): the discriminator learns to tell them apart')
+
+
+def _labels_of(d_value, d_shifted, real_logit, fake_logit):
+    """(real label, generated label) of a d_loss of xe(real_logit + s, y_real) + xe(fake_logit + s, y_fake), read at
+    s = 0 (d_value) and s = 1 (d_shifted): two linear equations in the two labels."""
+    both = _softplus(real_logit + 1) - _softplus(real_logit) + _softplus(fake_logit + 1) - _softplus(fake_logit) - \
+        (d_shifted - d_value)  # y_real + y_fake
+    weighted = _softplus(real_logit) + _softplus(fake_logit) - d_value  # real_logit y_real + fake_logit y_fake
+    label_real = (weighted - fake_logit * both) / (real_logit - fake_logit)
+    return label_real, both - label_real
 
 
 @_in_fresh_graph

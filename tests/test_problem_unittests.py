@@ -322,7 +322,8 @@ def loss_of_stub_networks(input_real, input_z, out_channel_dim):
     (loss_second_discriminator_not_reused, r'model_loss: discriminator calls: expected one on input_real and one on '
                                            r'the generated images, the second with reuse=True.*discriminator\('
                                            r'generated_images, reuse=True\)'),
-    (loss_swapped_labels, r'model_loss: d_loss: expected real images labelled 1 .* real label of -0.500'),
+    (loss_swapped_labels, r'model_loss: d_loss: expected real images labelled 1 .*which scores the real images '
+                          r'against label 0.00 and the generated ones against label 1.00 \(the two swapped\)'),
     (loss_generator_label_zero, r'model_loss: g_loss: expected cross-entropy of generated images against label 1'),
     (loss_not_scalar, r'Discriminator Loss rank: expected 0, found 2'),
 ])

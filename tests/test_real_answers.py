@@ -113,6 +113,9 @@ def test_an_answer_in_the_2017_style_passes_in_the_learners_process_and_in_the_r
      "learning_rate = tf.placeholder(tf.float64, name='learning_rate')", 'Learning Rate dtype: expected float32'),
     ('train', 'batch_images = batch_images * 2', 'batch_images = batch_images',
      r'train: real images fed: expected values in \[-1, 1\]'),
+    ('model_loss', 'labels=tf.ones_like(d_model_real) * 0.9', 'labels=tf.zeros_like(d_model_real)',
+     r'model_loss: d_loss: .*which scores the real images against label 0.00 and the generated ones against label '
+     r'0.00 \(inputs: '),
 ])
 def test_its_real_mistakes_still_fail_with_their_cause(tmp_path, function, old, new, message):
     import re
