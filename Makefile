@@ -64,15 +64,16 @@ regenerate-exercise: $(STAMP)
 	$(FACEGEN) regenerate-exercise
 
 # The rubric over NOTEBOOK (default: the solution) by this project's checks, the notebook's code in a sandbox;
-# TRAIN=1 trains for a few minutes too (paths may hold spaces). HANDINS=folder-or-zip reviews a class, JOBS at a time, into
-# output/review/NAME/ (gradebook.csv and .xlsx, feedback/, Moodle's and Canvas's grade files); run again on a new
-# download, it reviews the new and changed hand-ins, and AGAIN="a learner" too. LIMITS overrides the hand-ins'
-# limits, e.g. LIMITS="--memory-gb 4".
+# TRAIN=1 trains for a few minutes too (paths may hold spaces). HANDINS=folder-or-zip (an LMS's download) reviews a
+# class, JOBS at a time, into output/review/NAME/ or OUT (gradebook.csv and .xlsx, feedback/, Moodle's and Canvas's
+# grade files); run again on a new download, it reviews the new and changed hand-ins, and AGAIN="a learner" too.
+# LIMITS overrides the hand-ins' limits, e.g. LIMITS="--memory-gb 4".
 JOBS ?= 1
 LIMITS ?=
 review: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(FACEGEN) review $(if $(HANDINS),--handins "$(HANDINS)" --jobs $(JOBS),"$(NOTEBOOK)") \
-		$(if $(AGAIN),--again "$(AGAIN)") $(if $(filter 1,$(TRAIN)),--train) $(LIMITS)
+		$(if $(and $(HANDINS),$(OUT)),--out "$(OUT)") $(if $(AGAIN),--again "$(AGAIN)") $(if $(filter 1,$(TRAIN)),--train) \
+		$(LIMITS)
 
 # The gradebook and feedback files again from OUT/results/*.json (reviews run elsewhere, a cluster's jobs).
 gradebook: $(STAMP)
