@@ -57,8 +57,14 @@ def test_no_operation_type_off_the_allow_list_reaches_a_session_of_the_judge():
                                                         rf'{op}\. Build'):
                 replay.add(made_event(tf, [op]), 'generator')
             assert len(tf.get_default_graph().get_operations()) == before, op
-        replay.add(made_event(tf, sorted(graph_ops.DROPPED)), 'train')
+        dropped = sorted(graph_ops.DROPPED)
+        replay.add(made_event(tf, dropped), 'train')
         assert not tf.get_default_graph().get_operations() and set(replay.dropped.values()) == graph_ops.DROPPED
+        for op, kind in (('MergeSummary', r'a TensorBoard summary \(tf.summary\)'),
+                         ('SaveV2', r"a tf.train.Saver's save or restore")):
+            with pytest.raises(judge.Dropped, match=rf'^node_{dropped.index(op)} is or depends on {kind} \({op}\), '
+                                                    r'which the review leaves out unrun'):
+                replay.operation(f'node_{dropped.index(op)}')
 
 
 # Written here in styles real answers use (not the solution's): resize-convolution, dropout, Glorot and truncated

@@ -348,8 +348,11 @@ class Replay:
 
     def refuse_dropped(self, name):
         if name in self.dropped:
-            raise Dropped(f"{name} depends on an operation that reaches outside the graph ({self.dropped[name]}), "
-                          "which the review does not run: build the networks of TensorFlow's maths alone")
+            kind = ("a TensorBoard summary (tf.summary)" if self.dropped[name] in graph_ops.SUMMARIES else
+                    "a tf.train.Saver's save or restore")
+            raise Dropped(f"{name} is or depends on {kind} ({self.dropped[name]}), which the review leaves out "
+                          "unrun: where the course's API asks for a tensor of the networks (a loss, an optimizer's "
+                          "operation), give that")
 
     def rename(self, recorded, value):
         """Where a check's callable returned here a tensor of another name than there, use this one for that name."""
