@@ -152,6 +152,15 @@ def test_a_second_download_reviews_the_late_learner_and_the_fixed_notebook_only(
     assert '1 to review' in capsys.readouterr().out
 
 
+def unzipped(folder, archive):
+    """folder zipped as an LMS zips a download (its entries at the top, their dates kept), then unpacked again."""
+    with zipfile.ZipFile(archive, 'w') as zipped:
+        for path in sorted(folder.rglob('*')):
+            if path.is_file():
+                zipped.write(path, path.relative_to(folder).as_posix())
+    return lms.unpack(str(archive), str(archive) + '.unpacked')[0]
+
+
 def test_a_moodle_download_in_folders_and_a_canvas_download_name_the_same_learners(tmp_path):
     in_folders = tmp_path / 'moodle'
     for (name, learner_id, file), data in FIRST_DOWNLOAD.items():
@@ -160,6 +169,8 @@ def test_a_moodle_download_in_folders_and_a_canvas_download_name_the_same_learne
         (folder / file).write_bytes(data)
     found = {hand_in.name: hand_in for hand_in in lms.hand_ins(str(in_folders))}
     assert sorted(found) == ['Ana Sánchez', 'Björn Ødegård', 'Ivan Petrov', 'Jo Lee', 'Kim Ng']
+    assert sorted(hand_in.name for hand_in in lms.hand_ins(unzipped(in_folders, tmp_path / 'moodle.zip'))) == \
+        sorted(found)
     assert found['Ivan Petrov'].notebook.endswith('/dlnd_face_generation.ipynb') and found['Ivan Petrov'].id == \
         '10003' and found['Ivan Petrov'].lms == 'Moodle'
     canvas = tmp_path / 'canvas'
@@ -169,6 +180,8 @@ def test_a_moodle_download_in_folders_and_a_canvas_download_name_the_same_learne
                   'petrovivan_late_12346_67893_dlnd_face_generation-Copy1.ipynb'):
         (canvas / entry).write_bytes(SOLVED)
     found = {hand_in.name: hand_in for hand_in in lms.hand_ins(str(canvas))}
+    assert [hand_in.record() for hand_in in lms.hand_ins(unzipped(canvas, tmp_path / 'canvas.zip'))] == \
+        [found[name].record() for name in sorted(found)], 'the same from the download\'s zip'
     assert sorted(found) == ['petrovivan', 'sanchezana']
     assert found['petrovivan'].id == '12346' and found['petrovivan'].lms == 'Canvas'
     assert found['petrovivan'].notebook == 'petrovivan_late_12346_67892_dlnd_face_generation-1.ipynb'
