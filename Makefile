@@ -4,8 +4,10 @@
 # Each target below calls its command in facegen/__main__.py, which owns what it does.
 PYTHON ?= python3
 VENV ?= .venv
-STAMP := $(VENV)/.installed
-FACEGEN = $(VENV)/bin/python -m facegen
+# The venv's stamp as a make target, its spaces escaped: a checkout (or a venv) under a folder with spaces works.
+space := $(subst ,, )
+STAMP := $(subst $(space),\$(space),$(VENV))/.installed
+FACEGEN = "$(VENV)/bin/python" -m facegen
 # The project's folder, for the targets that run before any setup (help, clean): its facegen package on the path.
 PROJECT := $(dir $(realpath $(firstword $(MAKEFILE_LIST))))
 # What `make notebook` opens, and extra options for it, e.g. NOTEBOOK_ARGS=--port=8889
@@ -25,26 +27,26 @@ setup: $(STAMP)
 
 # The exact lock, then this package editable (helper, problem_unittests and facegen importable from any folder).
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PYTHON) -m venv "$(VENV)"
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(MAKE) --no-print-directory strip-outputs-on-commit
 	$(MAKE) --no-print-directory quiet-kernels
-	touch $(STAMP)
+	touch "$(VENV)/.installed"
 
 # TensorFlow 2.21 logs through absl, whose start-up lines no environment variable silences; this venv's kernels
 # leave them on the kernel's own stderr (the terminal) instead of copying them into the cells as red text.
 quiet-kernels:
-	mkdir -p $(VENV)/etc/ipython
+	mkdir -p "$(VENV)/etc/ipython"
 	echo 'c.IPKernelApp.capture_fd_output = False  # written by make setup (see the Makefile)' \
-		> $(VENV)/etc/ipython/ipython_kernel_config.py
+		> "$(VENV)/etc/ipython/ipython_kernel_config.py"
 
 # A notebook saved from Jupyter with outputs is committed without them: nbstripout as a git filter, keeping the
 # cells' ids (nothing to do outside a git checkout).
 strip-outputs-on-commit:
 	if git rev-parse --git-dir >/dev/null 2>&1; then \
-		$(VENV)/bin/nbstripout --install && \
-		git config filter.nbstripout.clean '"$(abspath $(VENV))/bin/python" -m nbstripout --keep-id'; fi
+		"$(VENV)/bin/nbstripout" --install && \
+		git config filter.nbstripout.clean "\"$$(cd "$(VENV)" && pwd)/bin/python\" -m nbstripout --keep-id"; fi
 
 run: $(STAMP)
 	$(FACEGEN) run

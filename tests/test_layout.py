@@ -154,3 +154,20 @@ def test_a_teachers_command_outside_a_checkout_says_where_it_works(command, monk
     monkeypatch.setattr(cli, 'SOLUTION', str(tmp_path / 'dlnd_face_generation.ipynb'))
     assert cli.main([command]) == 2
     assert f'python -m facegen {command} works in a checkout of the project' in capsys.readouterr().err
+
+
+def test_make_works_where_the_venv_and_the_folders_have_spaces_in_their_paths(tmp_path):
+    """A checkout under "My Courses/": the venv's stamp is a make target, the venv's Python a command; both quoted."""
+    from facegen.course import review
+    folder = tmp_path / 'My Courses'
+    folder.mkdir()
+    os.symlink(os.path.dirname(os.path.dirname(sys.executable)), folder / 'face venv')
+    out = folder / 'review out'
+    (out / 'results').mkdir(parents=True)
+    review.write_result(str(out / 'results' / 'ana.json'),
+                        review.result_of('ana.ipynb', [review.Line('PASS', 'The notebook is there')]))
+    done = subprocess.run(['make', '--no-print-directory', '-f', os.path.join(ROOT, 'Makefile'), '-o', 'requirements.txt',
+                           '-o', 'pyproject.toml', f'VENV={folder / "face venv"}', 'gradebook', f'OUT={out}'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out / 'gradebook.csv').is_file() and 'Gradebook:' in done.stdout
