@@ -9,7 +9,7 @@ space := $(subst ,, )
 STAMP := $(subst $(space),\$(space),$(VENV))/.installed
 FACEGEN = "$(VENV)/bin/python" -m facegen
 # The project's folder, for the targets that run before any setup (help, clean): its facegen package on the path.
-PROJECT := $(dir $(realpath $(firstword $(MAKEFILE_LIST))))
+PROJECT := $(shell cd "$$(dirname "$(strip $(MAKEFILE_LIST))")" && pwd -P)
 # What `make notebook` opens, and extra options for it, e.g. NOTEBOOK_ARGS=--port=8889
 NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=

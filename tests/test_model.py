@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+import problem_unittests as checks
+
 Z_DIM = 8
 LEARNING_RATE = 1e-3
 
@@ -127,9 +129,21 @@ def test_the_recipe_check_scales_every_layer_of_both_networks():
 def test_the_recipe_check_sets_the_penalty_weight_it_is_given():
     from bench import recipe_check
     source = 'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 0.9\n'
-    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=0.0)) == \
-        'R1_WEIGHT = 0.0  # the weight\nSMOOTH = 0.9\n'
-    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=None)) == source
+    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=0.0, input_batch_norm=False)) \
+        == 'R1_WEIGHT = 0.0  # the weight\nSMOOTH = 0.9\n'
+    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=None, input_batch_norm=False)) \
+        == source
+
+
+def test_the_recipe_check_normalizes_the_discriminators_first_layer_where_asked(nb):
+    """--input-batch-norm: the notebook's discriminator as learners wrote it, batch normalization on its first
+    layer (docs/exercise.md measures it), which the check then warns of."""
+    from bench import recipe_check
+    from facegen.notebooks import loader
+    args = argparse.Namespace(width=1.0, r1_weight=None, input_batch_norm=True)
+    changed = loader.notebook_functions(transform=lambda source: recipe_check.changed_source(source, args))
+    with pytest.warns(checks.StyleWarning, match='The discriminator normalizes its first layer'):
+        checks.test_discriminator(changed['discriminator'], tf)
 
 
 @pytest.mark.parametrize('r1_weight, builds_penalty', [(1.0, True), (0.0, False)])
