@@ -111,6 +111,29 @@ def test_the_gradebook_opens_the_same_as_a_workbook(first):
         assert (by_name[name]['model_inputs'] or '') == row['model_inputs'] and by_name[name]['ID'] == row['ID']
 
 
+def test_the_marks_a_teacher_typed_for_the_faces_survive_the_next_merge(first, tmp_path):
+    """Typed into the CSV or into the workbook: a second download merges the gradebook again and keeps them."""
+    from openpyxl import load_workbook
+    out = tmp_path / 'out'
+    shutil.copytree(first[0], out)
+    with open(out / 'gradebook.csv', newline='', encoding='utf-8-sig') as book:
+        rows = list(csv.reader(book))
+    rows[[row[0] for row in rows].index('Ana Sánchez')][rows[0].index(gradebook.FACES)] = 'faces, 4/5'
+    with open(out / 'gradebook.csv', 'w', newline='', encoding='utf-8-sig') as book:
+        csv.writer(book).writerows(rows)
+    workbook = load_workbook(out / 'gradebook.xlsx')
+    sheet = workbook.active
+    names = [cell.value for cell in sheet['A']]
+    sheet.cell(names.index('Ivan Petrov') + 1, gradebook.HEADER.index(gradebook.FACES) + 1, 3)
+    workbook.save(out / 'gradebook.xlsx')
+    gradebook.merge(str(out))
+    assert gradebook_rows(out)['Ana Sánchez'][gradebook.FACES] == 'faces, 4/5'
+    assert gradebook_rows(out)['Ivan Petrov'][gradebook.FACES] == 3
+    sheet = load_workbook(out / 'gradebook.xlsx').active
+    marked = {row[0]: row[gradebook.HEADER.index(gradebook.FACES)] for row in sheet.iter_rows(values_only=True)}
+    assert marked['Ana Sánchez'] == 'faces, 4/5' and marked['Ivan Petrov'] == 3 and marked['Jo Lee'] is None
+
+
 def test_moodle_and_canvas_import_files_hold_each_learner_s_grade_in_their_columns(first):
     out = first[0]
     with open(out / 'moodle_grades.csv', newline='', encoding='utf-8') as book:

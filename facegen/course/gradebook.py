@@ -14,6 +14,7 @@ The score counts the rubric lines a review decides, one point each: the notebook
 hyperparameters (8). "All the unit tests pass" is shown but not counted (it repeats the six functions' lines), and
 the faces are the teacher's to mark. Everything a hand-in wrote reaches these files inert (inert.py).
 """
+import contextlib
 import csv
 import html
 import json
@@ -36,8 +37,9 @@ ASSIGNMENT = 'Face Generation'  # the grade's column in Canvas's import: rename 
 
 
 def merge(out):
-    """The gradebook, feedback and import files from out/results/*.json; returns the gradebook's rows."""
-    rows = []
+    """The gradebook, feedback and import files from out/results/*.json, the marks a teacher typed into the faces'
+    column before kept; returns the gradebook's rows."""
+    rows, marks = [], teachers_marks(out)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     for name in sorted(os.listdir(os.path.join(out, 'results'))):
         if not name.endswith('.json'):
@@ -52,11 +54,40 @@ def merge(out):
         _write(os.path.join(out, 'feedback', f'{key}.md'), feedback_markdown(learner, lines))
         _write(os.path.join(out, feedback), feedback_html(learner, lines))
         rows.append(row_of(learner, lines, feedback))
+        rows[-1][FACES] = marks.get(_marked(rows[-1]['learner'], rows[-1]['ID']), '')
     write_csv(os.path.join(out, 'gradebook.csv'), HEADER, rows, bom=True)
     write_xlsx(os.path.join(out, 'gradebook.xlsx'), rows)
     write_csv(os.path.join(out, 'moodle_grades.csv'), MOODLE_HEADER, moodle_rows(rows))
     write_csv(os.path.join(out, 'canvas_grades.csv'), CANVAS_HEADER, canvas_rows(rows))
     return rows
+
+
+def teachers_marks(out):
+    """{(learner, ID): mark} of the faces' column of the gradebook there (its CSV, then its workbook for the rows
+    the CSV leaves blank), so that merging again (a second download) never loses what a teacher typed."""
+    marks = {}
+    with contextlib.suppress(OSError, csv.Error, UnicodeError):
+        with open(os.path.join(out, 'gradebook.csv'), newline='', encoding='utf-8-sig') as book:
+            for row in csv.DictReader(book):
+                _keep_mark(marks, row.get('learner'), row.get('ID'), row.get(FACES))
+    with contextlib.suppress(Exception):  # a workbook a spreadsheet saved otherwise than expected: its CSV stands
+        from openpyxl import load_workbook
+        rows = load_workbook(os.path.join(out, 'gradebook.xlsx'), read_only=True).active.iter_rows(values_only=True)
+        header = list(next(rows))
+        for values in rows:
+            row = dict(zip(header, values))
+            _keep_mark(marks, row.get('learner'), row.get('ID'), row.get(FACES))
+    return marks
+
+
+def _keep_mark(marks, learner, learner_id, mark):
+    if mark is not None and str(mark).strip():
+        marks.setdefault(_marked(learner, learner_id), mark if isinstance(mark, (int, float)) else str(mark).strip())
+
+
+def _marked(learner, learner_id):
+    """A row's key in a gradebook read back: the name as written there (less the quote a formula-like name gets)."""
+    return inert.terminal(learner or '').lstrip("'"), str(learner_id or '')
 
 
 def _write(path, text):
@@ -107,7 +138,7 @@ def write_xlsx(path, rows):
     for number, row in enumerate(rows, start=2):
         for column, name in enumerate(HEADER, start=1):
             value = row.get(name, '')
-            cell = sheet.cell(number, column, value if isinstance(value, int) else
+            cell = sheet.cell(number, column, value if isinstance(value, (int, float)) else
                               ILLEGAL_CHARACTERS_RE.sub('', inert.terminal(value)))
             if isinstance(value, str):
                 cell.data_type = 's'  # openpyxl takes text beginning with '=' for a formula
