@@ -9,7 +9,7 @@ space := $(subst ,, )
 STAMP := $(subst $(space),\$(space),$(VENV))/.installed
 FACEGEN = "$(VENV)/bin/python" -m facegen
 # The project's folder, for the targets that run before any setup (help, clean): its facegen package on the path.
-PROJECT := $(shell cd "$$(dirname "$(strip $(MAKEFILE_LIST))")" && pwd -P)
+PROJECT := $(shell dirname "$$(realpath "$(strip $(MAKEFILE_LIST))")")
 # What `make notebook` opens, and extra options for it, e.g. NOTEBOOK_ARGS=--port=8889
 NOTEBOOK ?= dlnd_face_generation.ipynb
 NOTEBOOK_ARGS ?=
@@ -21,13 +21,13 @@ TENSORBOARD_ARGS ?=
 	torch-venv strip-outputs-on-commit quiet-kernels clean
 
 help:
-	@PYTHONPATH="$(PROJECT)" $(PYTHON) -m facegen help
+	@PYTHONPATH="$(PROJECT)" "$(PYTHON)" -m facegen help
 
 setup: $(STAMP)
 
 # The exact lock, then this package editable (helper, problem_unittests and facegen importable from any folder).
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv "$(VENV)"
+	"$(PYTHON)" -m venv "$(VENV)"
 	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(MAKE) --no-print-directory strip-outputs-on-commit
@@ -105,4 +105,4 @@ torch-venv: .venv-torch/.installed
 	touch $@
 
 clean:
-	@PYTHONPATH="$(PROJECT)" $(PYTHON) -m facegen clean
+	@PYTHONPATH="$(PROJECT)" "$(PYTHON)" -m facegen clean

@@ -142,6 +142,7 @@ class FakeJudge(judging.Judge):
     """A judge's process that misbehaves as `script` says (the descriptor of its answers is `fd`), given 3 s an
     answer."""
     script = ''
+    before_ready = ''  # what it does before it says it is ready
 
     def __init__(self, limits, log_path):
         super().__init__(dataclasses.replace(limits, check_s=3), log_path)
@@ -149,7 +150,7 @@ class FakeJudge(judging.Judge):
     def start(self):
         import subprocess
         read_end, write_end = os.pipe()
-        ready = f'import os\nos.write(fd, {judging.READY!r})\n'  # as the judge says before it reads any evidence
+        ready = f'{self.before_ready}\nimport os\nos.write(fd, {judging.READY!r})\n'  # as the judge says first
         process = subprocess.Popen([sys.executable, '-c', f'fd = {write_end}\n{ready}{self.script}'],
                                    pass_fds=(write_end,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -158,7 +159,7 @@ class FakeJudge(judging.Judge):
         import queue
         import threading
         self.answers = queue.Queue()
-        threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'),), daemon=True).start()
+        threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'), self.answers), daemon=True).start()
 
 
 @pytest.mark.parametrize('script, why', [
@@ -180,6 +181,27 @@ def test_a_judge_that_dies_hangs_or_answers_garbage_leaves_each_function_a_fail_
         assert result == 'FAIL' and message.startswith(f'{name} could not be judged: the judge '), (name, message)
         assert __import__('re').search(why, message), message
     assert found['All the unit tests pass'][0] == 'FAIL'
+
+
+def test_a_judge_started_again_hears_only_its_own_process(tmp_path, monkeypatch):
+    """The first judge's reader meets the end of its killed process after the second judge started: that end is
+    the first's, never read as the second's (which says it is ready a second later)."""
+    monkeypatch.setattr(FakeJudge, 'script', 'import time; time.sleep(600)')
+    monkeypatch.setattr(FakeJudge, 'before_ready', 'import time; time.sleep(1)')
+    read_lines = sandbox.read_lines
+
+    def late(stream, *limits):  # a busy machine: the reader meets the end of its process late
+        yield from read_lines(stream, *limits)
+        time.sleep(0.5)
+    monkeypatch.setattr(sandbox, 'read_lines', late)
+    judge = FakeJudge(SMALL, str(tmp_path / 'judge.log'))
+    try:
+        judge.wait_until_ready()
+        judge.close()
+        judge.start()
+        judge.wait_until_ready()
+    finally:
+        judge.close()
 
 
 @needs_the_sandbox

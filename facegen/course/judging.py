@@ -37,15 +37,17 @@ class Judge:
             self.limits, self.log_path, pass_fds=(write_end,), stdin=subprocess.PIPE)
         os.close(write_end)
         self.answers = queue.Queue()
-        threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'),), daemon=True).start()
+        threading.Thread(target=self._read, args=(os.fdopen(read_end, 'rb'), self.answers), daemon=True).start()
 
-    def _read(self, stream):
+    @staticmethod
+    def _read(stream, answers):
+        """One judge's answers into its own queue: the reader of a judge ended before never reaches the next's."""
         for raw in sandbox.read_lines(stream, MAX_ANSWER, MAX_ANSWER * 64):
-            self.answers.put(GARBLED if raw is None else raw)
+            answers.put(GARBLED if raw is None else raw)
             if raw is None:
                 break
         stream.close()
-        self.answers.put(None)
+        answers.put(None)
 
     def ask(self, check, function, events, loaded, ended):
         """(the failure's message or None, [the style warnings]) of one check on a function's evidence."""

@@ -393,7 +393,11 @@ class Child:
 def last_line(path):
     """The last non-blank line of a log the review wrote (its last 4,000 bytes), at most 200 characters, less the
     lines TensorFlow's C++ logs as it starts (`I0000 00:00:...`), which say nothing of what went wrong."""
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), 'rb') as log:
+    try:
+        log = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), 'rb')
+    except FileNotFoundError:
+        return ''
+    with log:
         log.seek(max(0, os.fstat(log.fileno()).st_size - 4000))
         lines = [line.strip() for line in log.read().decode(errors='replace').splitlines()
                  if line.strip() and not TENSORFLOW_LOG.match(line)]
