@@ -73,7 +73,7 @@ def test_the_exercise_filled_in_with_the_solutions_bodies_passes(tmp_path):
     ('generator', "reuse=not is_train", "reuse=is_train",
      {MODEL_LINES[2]: r"Generator\(is_train=True\) looked for 'generator' variables to reuse",
       MODEL_LINES[3]: '^fails only because generator fails: fix it first$',
-      MODEL_LINES[5]: r'\(generator, model_loss fail too: fix them first\)$'}),
+      MODEL_LINES[5]: r'\(generator, model_loss, which train builds on, fail too: see their lines\)$'}),
 ])
 def test_one_mistake_fails_its_line_and_names_the_cause_in_the_lines_it_breaks(tmp_path, function, old, new,
                                                                                failing):
@@ -136,7 +136,8 @@ def test_a_broken_hand_in_gets_a_fail_line_naming_the_cell_or_function(tmp_path,
     result, found = results(lines)[rubric]
     assert result == 'FAIL' and re.search(message, found), found
     if kind == 'missing':
-        assert re.search(r'\(model_opt fails too: fix it first\)$', results(lines)[MODEL_LINES[5]][1])
+        assert re.search(r'\(model_opt, which train builds on, fails too: see its line\)$',
+                         results(lines)[MODEL_LINES[5]][1])
 
 
 @pytest.mark.parametrize('content, message', [

@@ -256,8 +256,10 @@ def _check_lines(evidence, judge):
                 # model_loss's labels are checked on stand-in networks: right there, only its networks fail it
                 alone = name == 'model_loss' and judge.ask('_test_model_loss_labels', name, items, loaded,
                                                            ended)[0] is None
+                # elsewhere the review cannot tell whose the failure is: it names the others, blaming none
                 failure = (f'fails only because {", ".join(causes)} {fail}: fix {them} first' if alone else
-                           f'{failure} ({", ".join(causes)} {fail} too: fix {them} first)')
+                           f'{failure} ({", ".join(causes)}, which {name} builds on, {fail} too: see '
+                           f'{"its line" if len(causes) == 1 else "their lines"})')
         results[name] = Line('FAIL' if failure else 'PASS', rubric, failure or '')
         rows += [(name, results[name])] + [(name, Line('WARN', f'{name}: a choice to look at', text))
                                            for text in warned]
