@@ -211,13 +211,15 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
                              {**result_of('', [Line('FAIL', 'The notebook is there', hand_in.why)]),
                               'learner': hand_in.record()})
         left = _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the hand-ins' reviews began (the machine's check): none was reviewed
         reviews.stop()
-        left = {hand_in.key: 'stopped' for hand_in in to_review(hand_ins, folder, out, train, again)}
+        left = {hand_in.key: 'stopped' for hand_in in waiting}
     return gradebook.merge(out), left
 
 
 def _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, progress):
+    """Review the hand-ins waiting, JOBS at a time; returns {key: why} of those not saved (Ctrl-C: 'stopped' for
+    each whose review it ended or kept from starting)."""
     from tqdm import tqdm
     left = {}
     with tqdm(total=len(waiting), unit='hand-in', disable=not progress, file=sys.stdout) as bar, \
@@ -233,8 +235,11 @@ def _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, pr
                 bar.update()
         except KeyboardInterrupt:
             reviews.stop()
-            pool.shutdown(cancel_futures=True)
-            raise
+            pool.shutdown(cancel_futures=True)  # waits for the reviews running, which end at once
+            for future, hand_in in zip(futures, waiting):
+                why = 'stopped' if future.cancelled() else future.result()[1]
+                if why:
+                    left[hand_in.key] = why
     return left
 
 
