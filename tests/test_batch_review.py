@@ -248,3 +248,19 @@ def test_make_takes_a_class_download_its_output_folder_and_a_learner_to_review_a
     done = subprocess.run(['make', '--no-print-directory', 'gradebook', f'OUT={out}'], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0 and gradebook_rows(out)['Ana Sánchez']['score'] == 8, done.stderr
+
+
+@pytest.mark.parametrize('names, said', [
+    (['class/ana.ipynb', 'class/../../escape.ipynb'], 'a path outside the folder it unpacks to'),
+    ([InfoZipName('class/Björn.ipynb'), 'class/Björn.ipynb'], "holds 'class/Björn.ipynb' twice"),
+])
+def test_a_zip_that_would_write_outside_its_folder_or_twice_stops_the_batch_with_a_sentence(tmp_path, capsys, names,
+                                                                                             said):
+    archive = tmp_path / 'class.zip'
+    with zipfile.ZipFile(archive, 'w') as zipped:
+        for name in names:
+            zipped.writestr(name, SOLVED)
+    assert batch.main(['--handins', str(archive), '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('No hand-in was reviewed: ') and said in err and 'Traceback' not in err, err
+    assert not (tmp_path / 'escape.ipynb').exists() and not list((tmp_path / 'out' / 'handins').iterdir())

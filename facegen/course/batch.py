@@ -272,6 +272,9 @@ def main(argv=None):
         print(f'\nThe review could not run here: {error}. No hand-in was reviewed and nothing was kept; mend the '
               'machine and run the same command again.', file=sys.stderr)
         return sandbox.CANNOT_RUN
+    except ValueError as error:  # a zip that is not the class's hand-ins as unpacked (lms.unpack says why)
+        print(f'No hand-in was reviewed: {inert.terminal(error)}', file=sys.stderr)
+        return 2
     print(f'\n{gradebook.summary(rows)}\n\nGradebook: {os.path.join(out, "gradebook.csv")} (and .xlsx; '
           f'moodle_grades.csv and canvas_grades.csv to import)\nFeedback for each learner: '
           f'{os.path.join(out, "feedback")}/')

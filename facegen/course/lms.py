@@ -155,8 +155,12 @@ def _extract_all(zipped, members, into, archive):
     partial = into + '.partial'
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
-    for member, name in members:
-        _extract(zipped, member, name, partial, archive)
+    try:
+        for member, name in members:
+            _extract(zipped, member, name, partial, archive)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a zip stopped halfway is never taken for the class
+        raise
     os.replace(partial, into)
 
 
