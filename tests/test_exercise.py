@@ -86,7 +86,7 @@ def test_nothing_of_the_solution_leaks(notebooks):
     for leak in ('SOLUTION', 'LEAK', 'INIT', 'SMOOTH', 'R1_WEIGHT', 'G_RATE_FACTOR', 'AVERAGE_DECAY', 'BN_MOMENTUM',
                  'conv2d', 'batch_normalization', 'leaky_relu', 'AdamOptimizer', 'sigmoid_cross_entropy',
                  'ExponentialMovingAverage', 'control_dependencies', 'UPDATE_OPS', 'batch_images * 2', '0.0005',
-                 'label smoothing', 'gradient penalty', 'experiments.md'):
+                 '0.001', 'DECAY_FROM', 'decayed', 'label smoothing', 'gradient penalty', 'experiments.md'):
         assert leak not in text, leak
 
 

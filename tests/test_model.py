@@ -1,6 +1,5 @@
 """The notebook's choices beyond the course's API: the gradient penalty, the generator's faster rate and its averaged
 weights."""
-import argparse
 from unittest import mock
 
 import numpy as np
@@ -126,13 +125,25 @@ def test_the_recipe_check_scales_every_layer_of_both_networks():
         == [128, 64, 1], 'conv2d_transpose kernels are (h, w, out, in)'
 
 
-def test_the_recipe_check_sets_the_penalty_weight_it_is_given():
+def test_the_recipe_check_sets_the_constants_it_is_given():
     from bench import recipe_check
-    source = 'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 0.9\n'
-    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=0.0, input_batch_norm=False)) \
-        == 'R1_WEIGHT = 0.0  # the weight\nSMOOTH = 0.9\n'
-    assert recipe_check.changed_source(source, argparse.Namespace(width=1.0, r1_weight=None, input_batch_norm=False)) \
-        == source
+
+    def changed(*options):
+        return recipe_check.changed_source(source, recipe_check.parse_arguments([*options, '--out', 'unused']))
+    source = 'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 0.9\nDECAY_FROM = 0.5\n'
+    assert changed('--r1-weight', '0') == 'R1_WEIGHT = 0.0  # the weight\nSMOOTH = 0.9\nDECAY_FROM = 0.5\n'
+    assert changed('--set', 'SMOOTH=1.0', '--set', 'DECAY_FROM=1.0') == \
+        'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 1.0\nDECAY_FROM = 1.0\n'
+    assert changed() == source
+
+
+def test_the_recipe_check_trains_as_the_notebooks_mnist_cell_does():
+    """Its defaults are the MNIST cell's, read from the notebook: a changed recipe cannot leave it behind."""
+    from bench import recipe_check
+    from facegen.notebooks import loader
+    args = recipe_check.parse_arguments(['--out', 'unused'])
+    assert (args.batch_size, args.lr, args.beta1) == tuple(
+        loader.training_cell_setting(name)[0] for name in ('batch_size', 'learning_rate', 'beta1'))
 
 
 def test_the_recipe_check_normalizes_the_discriminators_first_layer_where_asked(nb):
@@ -140,7 +151,7 @@ def test_the_recipe_check_normalizes_the_discriminators_first_layer_where_asked(
     layer (docs/exercise.md measures it), which the check then warns of."""
     from bench import recipe_check
     from facegen.notebooks import loader
-    args = argparse.Namespace(width=1.0, r1_weight=None, input_batch_norm=True)
+    args = recipe_check.parse_arguments(['--input-batch-norm', '--out', 'unused'])
     changed = loader.notebook_functions(transform=lambda source: recipe_check.changed_source(source, args))
     with pytest.warns(checks.StyleWarning, match='The discriminator normalizes its first layer'):
         checks.test_discriminator(changed['discriminator'], tf)
