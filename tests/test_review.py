@@ -97,7 +97,7 @@ def test_a_check_that_only_guesses_and_an_odd_hyperparameter_are_warnings(tmp_pa
         cell = next(c for c in nb.cells if 'def discriminator(' in c.source)
         cell.source = cell.source.replace(old, new)
     mnist = next(c for c in nb.cells if "helper.Dataset('mnist'" in c.source)
-    mnist.source = mnist.source.replace('batch_size = 64', 'batch_size = 512')
+    mnist.source = re.sub(r'^batch_size = \d+', 'batch_size = 512', mnist.source, flags=re.MULTILINE)
     lines = review.review(write(tmp_path, nb))
     assert review.passed(lines)
     warnings = [line.message for line in lines if line.result == 'WARN']
@@ -207,5 +207,6 @@ def test_each_training_trains_with_the_constants_its_cell_sets(monkeypatch):
     recorder.record_training(Written(), namespace, nb, ['mnist', 'celeba'], 'data', 'runs', None,
                              {'mnist': 3, 'celeba': 3})
     # the learner's own train: a training's every session run is not evidence (its samples are judged)
-    assert seen == [('mnist', 1.0, 64, learners_train), ('celeba', 0.0, 32, learners_train)]
+    mnist_batch, celeba_batch = loader.training_cell_setting('batch_size')
+    assert seen == [('mnist', 1.0, mnist_batch, learners_train), ('celeba', 0.0, celeba_batch, learners_train)]
     assert written == [('training', None), ('training_end', 'recorded')] * 2
