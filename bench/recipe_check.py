@@ -72,8 +72,24 @@ def changed_source(source, args):
     return scaled_source(source, args.width)
 
 
+def changed_notebook(args):
+    """The notebook's functions with args' changes; a change that finds nothing to change stops the run: a typo
+    would otherwise measure the recipe unchanged under the change's name."""
+    found = set()
+
+    def transform(source):
+        found.update(change for change in args.replace if change.split('=>', 1)[0] in source)
+        return changed_source(source, args)
+    nb = loader.notebook_functions(transform=transform)
+    missing = [f'--replace {change}' for change in args.replace if change not in found] + \
+        [f'--set {setting}' for setting in args.set if setting.split('=', 1)[0] not in nb]
+    if missing:
+        raise SystemExit(f"Not in the notebook's model cells: {', '.join(missing)}")
+    return nb
+
+
 def check(args):
-    nb = loader.notebook_functions(transform=lambda source: changed_source(source, args))
+    nb = changed_notebook(args)
     files = sorted(glob(os.path.join(args.data_dir, 'mnist', '*.jpg')))
     dataset = helper.Dataset('mnist', files, seed=args.seed)
     scorer = digits.DigitScorer(dataset.images / 127.5 - 1, helper.mnist_labels(files), seed=args.seed)

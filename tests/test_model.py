@@ -1,5 +1,6 @@
 """The notebook's choices beyond the course's API: the gradient penalty, the generator's faster rate and its averaged
 weights."""
+import re
 from unittest import mock
 
 import numpy as np
@@ -135,6 +136,15 @@ def test_the_recipe_check_sets_the_constants_it_is_given():
     assert changed('--set', 'SMOOTH=1.0', '--set', 'DECAY_FROM=1.0') == \
         'R1_WEIGHT = 1.0  # the weight\nSMOOTH = 1.0\nDECAY_FROM = 1.0\n'
     assert changed() == source
+
+
+@pytest.mark.parametrize('change', [['--set', 'SMOTH=1.0'], ['--replace', 'tf.nn.elu(=>tf.nn.relu(']])
+def test_the_recipe_check_refuses_a_change_that_changes_nothing(change):
+    from bench import recipe_check
+    with pytest.raises(SystemExit, match=f"Not in the notebook's model cells: {re.escape(' '.join(change))}"):
+        recipe_check.changed_notebook(recipe_check.parse_arguments([*change, '--out', 'unused']))
+    assert recipe_check.changed_notebook(recipe_check.parse_arguments(['--set', 'SMOOTH=1.0', '--out', 'unused']))[
+        'SMOOTH'] == 1.0
 
 
 def test_the_recipe_check_trains_as_the_notebooks_mnist_cell_does():
