@@ -4,8 +4,8 @@ The notebook's model functions are loaded with every layer's channels scaled by 
 constants (--set) or pieces of code (--replace); the training loop is train's (one sess.run of both networks per
 batch, real images doubled, the rate from train's `decayed` over --steps, the same seeds); at each --evals step
 1,000 digits from fixed noise are scored with the notebook's scorer. One JSON line per evaluation, all of them in
-<out>/result.json, and the last step's digits in <out>/samples.npy. The defaults are the notebook's MNIST recipe
-on the offline sample (60 epochs of 5,000 digits in batches of 32):
+<out>/result.json, and the last step's digits in <out>/samples.npy (where --evals holds the last step). The
+defaults are the notebook's MNIST recipe on the offline sample (60 epochs of 5,000 digits in batches of 32):
 
     .venv/bin/python bench/recipe_check.py --seed 0 --out /tmp/check_s0
 
