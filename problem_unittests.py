@@ -557,6 +557,20 @@ def _layer(scope, images):
         return tf.layers.batch_normalization(x, training=True)
 
 
+def _check_descends(network, steps, inputs):
+    """A training operation steps its network's weights against the gradient of its loss, as every optimizer's first
+    step does (Adam's: the rate times the gradient's sign): steps is [(gradient, change)] of each weight."""
+    slope = np.concatenate([np.ravel(gradient) for gradient, _ in steps])
+    change = np.concatenate([np.ravel(moved) for _, moved in steps])
+    sloped = np.abs(slope) > 1e-7
+    against = int(np.sum((slope * change < 0) & sloped))
+    _check(np.dot(slope, change) < 0 and against >= 0.75 * np.sum(sloped), f'{network} training operation',
+           f'to step each {network} weight against the gradient of its loss, as an optimizer does',
+           f'{against} of {int(np.sum(sloped))} weights moved against it', inputs,
+           f'Return the optimizer\'s step: tf.train.AdamOptimizer(learning_rate, beta1).minimize('
+           f'{network[0]}_loss, var_list={network[0]}_vars)')
+
+
 @_errors_explained
 @_in_fresh_graph
 def test_model_opt(model_opt, tf_module):
@@ -592,10 +606,12 @@ def test_model_opt(model_opt, tf_module):
 
     weights = tf.trainable_variables()
     moving = [v for v in tf.global_variables() if 'moving_mean' in v.name]
+    gradients = {network: tf.gradients(loss, weights) for network, loss in (('discriminator', d_loss),
+                                                                            ('generator', g_loss))}
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         for train_op, network in ((d_train_opt, 'discriminator'), (g_train_opt, 'generator')):
-            before = sess.run(weights + moving)
+            before, slopes = sess.run([weights + moving, [g for g in gradients[network] if g is not None]])
             sess.run(train_op, {learning_rate: 0.1})
             after = sess.run(weights + moving)
             changed = {v.name for v, b, a in zip(weights + moving, before, after) if not np.array_equal(b, a)}
@@ -603,6 +619,9 @@ def test_model_opt(model_opt, tf_module):
             _check(not wrong, f'{network} training operation', f'to update every {network} weight and no '
                    f'other', f'these wrong: {wrong}', inputs, f'Give each optimizer its own network\'s variables '
                    f'(var_list=...). {scope_names}')
+            _check_descends(network, [(slope, a - b) for v, slope, b, a in zip(
+                [v for v, g in zip(weights, gradients[network]) if g is not None], slopes, before, after)
+                if scope_of(v) == network], inputs)
         # A training step runs both: the generator's moving averages, which sampling reads, must move then (the
         # discriminator's are never read: it always normalizes with the batch)
         before = sess.run(moving)

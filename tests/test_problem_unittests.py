@@ -399,7 +399,28 @@ def opt_lesson_prefixes(d_loss, g_loss, learning_rate, beta1):
                 tf.train.AdamOptimizer(learning_rate, beta1).minimize(g_loss, var_list=g_vars))
 
 
+def opt_that_moves_the_weights_without_training(d_loss, g_loss, learning_rate, beta1):
+    """Each network's weights moved by one, with the update ops: no loss, no gradient, no rate."""
+    def moved(scope):
+        return tf.group(*[tf.assign_add(v, tf.ones_like(v)) for v in tf.trainable_variables(scope)])
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        return moved('discriminator'), moved('generator')
+
+
+def opt_that_climbs_the_losses(d_loss, g_loss, learning_rate, beta1):
+    t_vars = tf.trainable_variables()
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        return tuple(tf.train.AdamOptimizer(learning_rate, beta1).minimize(
+            -loss, var_list=[v for v in t_vars if v.name.startswith(scope)])
+            for loss, scope in ((d_loss, 'discriminator'), (g_loss, 'generator')))
+
+
 @pytest.mark.parametrize('broken, message', [
+    (opt_that_moves_the_weights_without_training, r'discriminator training operation: expected to step each '
+                                                  r'discriminator weight against the gradient of its loss.*found \d+ '
+                                                  r'of 15 weights moved against it'),
+    (opt_that_climbs_the_losses, r'discriminator training operation: expected to step each discriminator weight '
+                                 r'against the gradient of its loss, as an optimizer does, found 0 of'),
     (opt_lesson_prefixes, r"model_opt: no variables to optimize for one of the networks \(TensorFlow: .No variables "
                           r"to optimize.*\['discriminator/dense/kernel:0'.*var.name.startswith\('discriminator'\)"),
     (lambda d_loss, g_loss, learning_rate, beta1: (None, None), r'^model_opt is not implemented yet'),

@@ -159,9 +159,10 @@ def check_the_machine(reviews, out, limits):
 
 
 def class_folder(handins, out):
-    """(the folder of hand-ins, {links a zip held: their entries}): a zip unpacked once per content."""
+    """(the folder of hand-ins, {links a zip held: their entries}, what unpacking it noted (lms.unpack)): a zip
+    unpacked once per content."""
     if not zipfile.is_zipfile(handins):
-        return handins, {}
+        return handins, {}, None
     return lms.unpack(handins, os.path.join(out, 'handins', digest(handins)[:16]))
 
 
@@ -191,8 +192,8 @@ def review_class(handins, out, jobs=1, train=False, limits=sandbox.LIMITS, data_
     """
     for folder in ('results', 'work', 'feedback'):
         os.makedirs(os.path.join(out, folder), exist_ok=True)
-    folder, links = class_folder(handins, out)
-    hand_ins = lms.hand_ins(folder, links)
+    folder, links, notes = class_folder(handins, out)
+    hand_ins = lms.hand_ins(folder, links, notes)
     waiting = to_review(hand_ins, folder, out, train, again)
     reviewable = sum(hand_in.notebook is not None for hand_in in hand_ins)
     print(f'{len(hand_ins)} learners in {handins}, {reviewable} with a notebook'

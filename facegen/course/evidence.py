@@ -26,10 +26,13 @@ A line is at most MAX_LINE bytes, a stream at most MAX_STREAM bytes and MAX_EVEN
 writes 144 events, 2 MB, its largest line 0.9 MB): the review holds no more of a hand-in than that.
 """
 import base64
+import functools
 import io
 import json
 
 import numpy as np
+
+from . import inert
 
 MAX_LINE = 16 * 2 ** 20
 MAX_STREAM = 64 * 2 ** 20
@@ -46,13 +49,54 @@ def line(kind, **fields):
     return json.dumps({'kind': kind, **fields}, separators=(',', ':'), allow_nan=False).encode() + b'\n'
 
 
+def _event(kind, required=(), **fields):
+    """The schema of one kind of event: its fields' schemas, those named required."""
+    return {'properties': {'kind': {'const': kind}, **fields}, 'required': ['kind', *required]}
+
+
+TEXT, KEY, VALUE = {'type': 'string'}, {'type': ['string', 'integer']}, {}  # VALUE: `encode`'s, replayed by the judge
+TEXTS = {'type': 'array', 'items': TEXT}
+ERROR = {'type': 'object', 'properties': {'types': TEXTS, 'message': TEXT}, 'required': ['types', 'message']}
+CALL = {'key': KEY, 'args': VALUE, 'kwargs': VALUE}
+PARAMETERS = {'type': ['array', 'null'], 'items': {'type': 'array', 'prefixItems': [TEXT, TEXT, {
+    'type': ['object', 'null'], 'required': ['default']}], 'minItems': 3, 'maxItems': 3}}
+# Every event a hand-in's process may write, each field the type its readers take: anything else is not evidence.
+# (`ended` is the review's own, never the hand-in's.)
+SCHEMA = {'type': 'object', 'oneOf': [
+    _event('loaded', ('problems', 'broken_cells', 'functions', 'names'),
+           problems={'type': 'object', 'additionalProperties': TEXT}, broken_cells=TEXTS,
+           functions={'type': 'object', 'additionalProperties': PARAMETERS}, names=TEXTS),
+    _event('check', ('name',), name=TEXT), _event('check_end', ('name',), name=TEXT),
+    _event('enter', ('function', 'args', 'kwargs'), function=TEXT, args=VALUE, kwargs=VALUE),
+    _event('exit', ('function', 'result'), function=TEXT, result=VALUE),
+    _event('raise', ('function', 'error'), function=TEXT, error=ERROR),
+    _event('made', ('nodes', 'collections'), nodes=TEXT, collections={
+        'type': 'object', 'additionalProperties': {'type': 'array'}}),
+    _event('observed', ('attribute', 'args', 'kwargs'), attribute=TEXT, args=VALUE, kwargs=VALUE),
+    *[_event(kind, ('key', 'args', 'kwargs'), **CALL) for kind in ('global', 'argument')],
+    *[_event(f'{kind}_return', ('key', 'result'), key=KEY, result=VALUE) for kind in ('global', 'argument')],
+    *[_event(f'{kind}_raise', ('key', 'error'), key=KEY, error=ERROR) for kind in ('global', 'argument')],
+    _event('next', ('iterator',), iterator=KEY), _event('stop', ('iterator',), iterator=KEY),
+    _event('session', ('session',), session=KEY), _event('close', ('session',), session=KEY),
+    _event('run', ('session', 'fetches', 'feeds'), session=KEY, fetches=VALUE, feeds=VALUE),
+    _event('graph'), _event('done'), _event('training', ('dataset',), dataset=TEXT),
+    _event('training_end', ('dataset',), dataset=TEXT, run=TEXT, error=ERROR)]}
+
+
+@functools.cache
+def _validator():
+    import jsonschema
+    return jsonschema.Draft202012Validator(SCHEMA)
+
+
 def parse(raw):
-    """The event of one line, or None where the line is not one."""
+    """The event of one line, checked against SCHEMA and every string in it made safe (inert.clean), or None where
+    the line is not one: what reads an event needs no check of its own."""
     try:
-        event = json.loads(raw)
+        event = inert.clean(json.loads(raw))
     except (ValueError, RecursionError):  # not JSON, or nested past what the parser follows
         return None
-    return event if isinstance(event, dict) and isinstance(event.get('kind'), str) else None
+    return event if _validator().is_valid(event) else None
 
 
 def array_text(array):

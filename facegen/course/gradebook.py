@@ -45,16 +45,12 @@ def merge(out):
         if not name.endswith('.json'):
             continue
         key = name[:-len('.json')]
-        with open(os.path.join(out, 'results', name), encoding='utf-8') as result_file:
-            result = json.load(result_file)
-        lines = [Line(**line) for line in result['lines']]
-        learner = {'name': key, 'id': '', 'lms': '', 'entries': [], 'notebook': result['notebook'], 'beside': [],
-                   **result.get('learner', {})}
+        learner, lines = _read_result(os.path.join(out, 'results', name), key)
         feedback = os.path.join('feedback', f'{key}.html')
         _write(os.path.join(out, 'feedback', f'{key}.md'), feedback_markdown(learner, lines))
         _write(os.path.join(out, feedback), feedback_html(learner, lines))
         rows.append(row_of(learner, lines, feedback))
-        rows[-1][FACES] = marks.get(_marked(rows[-1]['learner'], rows[-1]['ID']), '')
+        rows[-1][FACES] = marks.get(feedback, '')
     write_csv(os.path.join(out, 'gradebook.csv'), HEADER, rows, bom=True)
     write_xlsx(os.path.join(out, 'gradebook.xlsx'), rows)
     write_csv(os.path.join(out, 'moodle_grades.csv'), MOODLE_HEADER, moodle_rows(rows))
@@ -62,32 +58,42 @@ def merge(out):
     return rows
 
 
+def _read_result(path, key):
+    """(the learner, the review's lines) of one result: one that cannot be read is that learner's FAIL alone."""
+    learner = {'name': key, 'id': '', 'lms': '', 'entries': [], 'notebook': '', 'beside': []}
+    try:
+        with open(path, encoding='utf-8') as result_file:
+            result = json.load(result_file)
+        learner.update({'notebook': result['notebook'], **result.get('learner', {})})
+        return inert.clean(learner), [Line(**line) for line in result['lines']]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        return inert.clean(learner), [Line('FAIL', 'The notebook is there', f'its review\'s result {path} cannot '
+                                      f'be read ({type(error).__name__}): review it again (--again "{key}")')]
+
+
 def teachers_marks(out):
-    """{(learner, ID): mark} of the faces' column of the gradebook there (its CSV, then its workbook for the rows
+    """{feedback file: mark} of the faces' column of the gradebook there (its CSV, then its workbook for the rows
     the CSV leaves blank), so that merging again (a second download) never loses what a teacher typed."""
     marks = {}
     with contextlib.suppress(OSError, csv.Error, UnicodeError):
         with open(os.path.join(out, 'gradebook.csv'), newline='', encoding='utf-8-sig') as book:
             for row in csv.DictReader(book):
-                _keep_mark(marks, row.get('learner'), row.get('ID'), row.get(FACES))
+                _keep_mark(marks, row.get('feedback'), row.get(FACES))
     with contextlib.suppress(Exception):  # a workbook a spreadsheet saved otherwise than expected: its CSV stands
         from openpyxl import load_workbook
         rows = load_workbook(os.path.join(out, 'gradebook.xlsx'), read_only=True).active.iter_rows(values_only=True)
         header = list(next(rows))
         for values in rows:
             row = dict(zip(header, values))
-            _keep_mark(marks, row.get('learner'), row.get('ID'), row.get(FACES))
+            _keep_mark(marks, row.get('feedback'), row.get(FACES))
     return marks
 
 
-def _keep_mark(marks, learner, learner_id, mark):
-    if mark is not None and str(mark).strip():
-        marks.setdefault(_marked(learner, learner_id), mark if isinstance(mark, (int, float)) else str(mark).strip())
-
-
-def _marked(learner, learner_id):
-    """A row's key in a gradebook read back: the name as written there (less the quote a formula-like name gets)."""
-    return inert.terminal(learner or '').lstrip("'"), str(learner_id or '')
+def _keep_mark(marks, feedback, mark):
+    """Keep a row's mark under its feedback file, which names the learner's key: one a row, stable across
+    downloads (an LMS's ID in it), never a display name two learners can share."""
+    if feedback and mark is not None and str(mark).strip():
+        marks.setdefault(str(feedback), mark if isinstance(mark, (int, float)) else str(mark).strip())
 
 
 def _write(path, text):

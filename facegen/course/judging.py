@@ -11,7 +11,7 @@ import queue
 import subprocess
 import threading
 
-from . import sandbox
+from . import inert, sandbox
 
 MAX_ANSWER = 2 ** 16  # one answer line, in bytes
 MAX_MESSAGE = 4000  # a failure's message, in characters
@@ -64,10 +64,15 @@ class Judge:
             return self._failed(function, f'it ran past its time limit ({self.limits.check_s:g} s)')
         reply = validated(raw, check, function)
         if reply is None:
-            why = 'its answer was not one' if raw is not None else \
-                f'its process ended (exit status {self.started.process.wait(timeout=10)})'
-            return self._failed(function, why)
+            return self._failed(function, 'its answer was not one' if raw is not None else self._ended())
         return reply
+
+    def _ended(self):
+        """Why a judge's answers ended: its exit status, or that it closed them and went on (it is killed)."""
+        try:
+            return f'its process ended (exit status {self.started.process.wait(timeout=sandbox.LINGER_S)})'
+        except subprocess.TimeoutExpired:
+            return 'closed its answers without ending'
 
     def wait_until_ready(self):
         """Wait for a started judge to say it is ready (TensorFlow loaded), before it has seen any evidence: one that
@@ -113,5 +118,5 @@ def validated(raw, check, function):
     if not (failure is None or isinstance(failure, str)) or not isinstance(warned, list) or \
             not all(isinstance(text, str) for text in warned):
         return None
-    return (None if failure is None else failure[:MAX_MESSAGE],
-            [text[:MAX_MESSAGE] for text in warned[:MAX_WARNINGS]])
+    return (None if failure is None else inert.clean(failure[:MAX_MESSAGE]),
+            [inert.clean(text[:MAX_MESSAGE]) for text in warned[:MAX_WARNINGS]])

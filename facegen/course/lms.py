@@ -10,19 +10,31 @@ the notebook reviewed: the one the course names (dlnd_face_generation.ipynb; Can
 else the newest. The raw entries are kept beside the name and ID read from them. A hand-in is hostile: no link is
 followed (a link is listed, never a candidate), and a zip's paths stay inside the folder it unpacks to.
 """
+import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import re
 import shutil
 import stat
 import time
 import zipfile
+import zlib
+
+from . import inert
 
 COURSE_NOTEBOOK = re.compile(r'^dlnd_face_generation(-\d+)?\.ipynb$')
-MOODLE = re.compile(r'^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_[a-z]+_(?P<original>.*)$')
+# Moodle writes `<full name>_<participant ID>_assignsubmission_<plugin>_<original name>`, and a learner writes both
+# names: the ID is read from the last such mark (a full name that ends in another's mark does not take their ID), and
+# an ID two names claim is flagged (a file named so as to end in another's mark does not take their row).
+MOODLE = re.compile(r'^(?P<name>.+)_(?P<id>\d+)_assignsubmission_[a-z]+_(?P<original>.*)$')
 CANVAS = re.compile(r'^(?P<name>[a-z0-9-]+?)(?:_late)?_(?P<id>\d+)_\d+_(?P<original>.+)$')
 IGNORED = ('.ipynb_checkpoints', '__MACOSX', '.DS_Store')
 MAX_UNZIPPED = 4 * 2 ** 30  # what a class's zip may hold, unpacked
+NOTES = '.notes.json'  # beside a zip's folder: the entries left out ({path: why}), the names cut ({path: name})
+MAX_KEY = 100  # a key's characters: results/KEY.json.new.partial and work/KEY/... stay within a file name's 255 bytes
+MAX_NAME_BYTES = 200  # a zip entry's name on disk, in bytes (Linux takes 255)
 UTF8_FLAG = 0x800  # a zip entry's flag bit: its name is UTF-8 (else the writer's code page)
 
 
@@ -38,11 +50,14 @@ class HandIn:
     links: list = dataclasses.field(default_factory=list)  # their links (never followed), relative to the folder
     notebook: str = None  # the notebook reviewed, relative to the folder (None: there is none to review)
     why: str = None  # where there is none: why, for the learner
+    problems: list = dataclasses.field(default_factory=list)  # the zip's entries of theirs that were not unpacked
 
     def record(self):
-        """What the gradebook says of this hand-in, beside the review's lines."""
-        return {'name': self.name, 'id': self.id, 'lms': self.lms, 'entries': self.entries,
-                'notebook': self.notebook, 'beside': [path for path in self.files if path != self.notebook]}
+        """What the gradebook says of this hand-in, beside the review's lines: the names as the LMS wrote them, each
+        safe to write (inert.clean: an undecodable byte is the replacement character)."""
+        return inert.clean({'name': self.name, 'id': self.id, 'lms': self.lms, 'entries': self.entries,
+                            'notebook': self.notebook,
+                            'beside': [path for path in self.files if path != self.notebook] + self.problems})
 
 
 def recognised(entry):
@@ -55,16 +70,19 @@ def recognised(entry):
     return '', stem, '', entry
 
 
-def hand_ins(folder, zip_links=None):
+def hand_ins(folder, zip_links=None, notes=None):
     """
     The hand-ins of a folder, one a learner, in the order of their keys
     :param zip_links: {a path relative to folder: its entry in the zip} of the links a zip held (never made)
+    :param notes: What unpacking a zip noted (`unpack`): {'left_out': {path: why it was not unpacked},
+                  'names': {path: the entry's name in the zip, where it was too long to keep}}, relative to folder
     """
-    found = {}
+    notes, found = notes or {}, {}
+    names = notes.get('names', {})
     for entry in sorted(os.listdir(folder)):
         if entry in IGNORED or entry.startswith('.'):
             continue
-        lms, name, learner_id, original = recognised(entry)
+        lms, name, learner_id, original = recognised(names.get(entry, entry))
         hand_in = found.setdefault((lms, name, learner_id), HandIn('', name, learner_id, lms))
         hand_in.entries.append(entry)
         for path, is_link in _files(folder, entry):
@@ -74,11 +92,35 @@ def hand_ins(folder, zip_links=None):
         lms, name, learner_id, _ = recognised(entry)
         hand_in = found.setdefault((lms, name, learner_id), HandIn('', name, learner_id, lms, [entry]))
         hand_in.links.append(path)
-    keys = set()
+    for path, why in notes.get('left_out', {}).items():
+        entry = next((part for part in path.replace('\\', '/').split('/') if part not in ('', '.', '..')), path)
+        lms, name, learner_id, _ = recognised(entry)
+        hand_in = found.setdefault((lms, name, learner_id), HandIn('', name, learner_id, lms, [entry]))
+        hand_in.problems.append(f'{path} (not unpacked: {why})')
+    keys, claimed = set(), {}
     for hand_in in found.values():
-        hand_in.key = _unique(f'{hand_in.name}_{hand_in.id}' if hand_in.id else hand_in.name, keys)
+        hand_in.key = _unique(_key(hand_in), keys)
         hand_in.notebook, hand_in.why = _chosen(folder, hand_in)
+        if hand_in.id:
+            claimed.setdefault((hand_in.lms, hand_in.id), []).append(hand_in)
+    for (lms, learner_id), claimants in claimed.items():
+        if len(claimants) > 1:  # one ID, two names: which is the learner's is for the teacher to see
+            names = ', '.join(inert.clean(hand_in.name) for hand_in in claimants)
+            for hand_in in claimants:
+                hand_in.notebook, hand_in.why = None, (
+                    f'entries with {len(claimants)} names ({names}) claim {lms} ID {learner_id}: none was reviewed; '
+                    'check in the LMS which is this learner\'s and review it alone')
     return sorted(found.values(), key=lambda hand_in: hand_in.key)
+
+
+def _key(hand_in):
+    """A hand-in's key: its name (and ID) as safe, short text for a file name; a long one cut, with a digest of the
+    whole, so that it stays stable and apart from others cut alike."""
+    key = inert.clean(f'{hand_in.name}_{hand_in.id}' if hand_in.id else hand_in.name).replace('/', '_')
+    if len(key) <= MAX_KEY:
+        return key
+    whole = hashlib.sha256(f'{hand_in.lms}/{hand_in.name}/{hand_in.id}'.encode(errors='surrogateescape'))
+    return f'{key[:MAX_KEY - 13]}~{whole.hexdigest()[:12]}'
 
 
 def _files(folder, entry):
@@ -129,25 +171,50 @@ def _chosen(folder, hand_in):
 def unpack(archive, into):
     """
     A zip of hand-ins unpacked into a folder, once (whole or not at all), its paths kept inside it, its names read
-    as their writer meant them, its files dated as in the zip, its links never made
+    as their writer meant them (each too long for a file name cut, with a digest), its files dated as in the zip,
+    its links never made; an entry that cannot be unpacked (a damaged one, a name twice) is left out and said
     :return: (the folder of hand-ins in it (the zip's single top folder, where it has one),
-              {the links' paths relative to that folder: their entries in the zip})
+              {the links' paths relative to that folder: their entries in the zip},
+              what it noted: {'left_out': {path: why}, 'names': {path: its name in the zip, where cut}})
     """
     with zipfile.ZipFile(archive) as zipped:
-        members = [(member, _name(member)) for member in zipped.infolist() if not member.is_dir()]
+        members = [(member, _on_disk(_name(member))) for member in zipped.infolist() if not member.is_dir()]
+        cut = {name: _name(member) for member, name in members if name != _name(member)}
         # A link in a zip is a file holding its target's path: never made, so never followed
         links = [name for member, name in members if stat.S_ISLNK(member.external_attr >> 16)]
         if not os.path.isdir(into):
-            _extract_all(zipped, [(member, name) for member, name in members if name not in links], into, archive)
+            _extract_all(zipped, [(member, name) for member, name in members if name not in links], into, archive,
+                         cut)
+    notes = {'left_out': {}, 'names': {}}
+    with contextlib.suppress(FileNotFoundError), open(into + NOTES, encoding='utf-8') as notes_file:
+        notes = json.load(notes_file)
     entries = [entry for entry in os.listdir(into) if entry not in IGNORED]
     wrapped = os.path.join(into, entries[0]) if len(entries) == 1 else None
     folder = wrapped if wrapped and os.path.isdir(wrapped) and not os.path.islink(wrapped) and \
         not recognised(entries[0])[0] else into
     top = os.path.relpath(folder, into)
-    return folder, {os.path.relpath(link, top): link for link in links}
+    depth = 0 if top == '.' else 1
+    left_out = {os.path.relpath(path, top): why for path, why in notes['left_out'].items()}
+    # {an entry of the folder, as cut: the entry as the zip names it}: the parts of a path are cut one by one
+    cut = {path.split('/')[depth]: name.replace('\\', '/').split('/')[depth]
+           for path, name in notes['names'].items() if len(path.split('/')) > depth}
+    return folder, {os.path.relpath(link, top): link for link in links}, {'left_out': left_out, 'names': cut}
 
 
-def _extract_all(zipped, members, into, archive):
+def _on_disk(name):
+    """An entry's path with each part that is too long for a file name cut: its start, a digest, its extension."""
+    parts = []
+    for part in name.replace('\\', '/').split('/'):
+        if len(part.encode(errors='surrogateescape')) > MAX_NAME_BYTES:
+            stem, extension = os.path.splitext(part)
+            digest = hashlib.sha256(part.encode(errors='surrogateescape')).hexdigest()[:12]
+            head = stem.encode(errors='surrogateescape')[:MAX_NAME_BYTES - 40].decode(errors='ignore')
+            part = f'{head}~{digest}{extension[:20]}'
+        parts.append(part)
+    return '/'.join(parts)
+
+
+def _extract_all(zipped, members, into, archive, cut):
     size = sum(member.file_size for member, _ in members)
     if size > MAX_UNZIPPED:
         raise ValueError(f'{archive} unpacks to {size / 2 ** 30:.1f} GB, more than {MAX_UNZIPPED / 2 ** 30:.0f} '
@@ -155,9 +222,14 @@ def _extract_all(zipped, members, into, archive):
     partial = into + '.partial'
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
+    left = {}
     try:
         for member, name in members:
-            _extract(zipped, member, name, partial, archive)
+            why = _extract(zipped, member, name, partial)
+            if why:
+                left[name] = why
+        with open(into + NOTES, 'w', encoding='utf-8') as notes_file:
+            json.dump({'left_out': left, 'names': cut}, notes_file)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # a zip stopped halfway is never taken for the class
         raise
@@ -175,16 +247,23 @@ def _name(member):
         return member.filename
 
 
-def _extract(zipped, member, name, into, archive):
+def _extract(zipped, member, name, into):
+    """Unpack one entry (None), or leave it out and say why: each is one learner's, whose row says it."""
     target = os.path.realpath(os.path.join(into, name))
     if not target.startswith(os.path.realpath(into) + os.sep):
-        raise ValueError(f'{archive} holds {name!r}, a path outside the folder it unpacks to: make the zip again '
-                         'from the hand-ins\' folder')
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+        return 'a path outside the folder the zip unpacks to'
     try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
         with zipped.open(member) as source, open(target, 'xb') as copy:
             shutil.copyfileobj(source, copy)
     except FileExistsError:
-        raise ValueError(f'{archive} holds {name!r} twice: make the zip again from the hand-ins\' folder') from None
+        return 'the zip holds a file of this name twice; the first was unpacked'
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:  # a damaged or odd entry
+        with contextlib.suppress(OSError):
+            os.remove(target)
+        return f'the zip\'s entry is damaged ({inert.clean(str(error))[:100]}): ask for it again'
+    except OSError as error:  # a name the disk refuses
+        return f'it cannot be written here ({error.strerror})'
     stamp = time.mktime((*member.date_time, 0, 0, -1))  # "newest" is the learner's, not the unpacking's
     os.utime(target, (stamp, stamp))
+    return None

@@ -55,10 +55,14 @@ MAX_NOTEBOOK = 256 * 2 ** 20  # what the review reads of a hand-in into its own 
 
 @dataclass
 class Line:
-    """One line of the review: PASS, FAIL, WARN, REVIEW or INFO, and why."""
+    """One line of the review: PASS, FAIL, WARN, REVIEW or INFO, and why (its text safe to write anywhere: a message
+    quotes the hand-in's paths, code and errors)."""
     result: str
     rubric: str
     message: str = ''
+
+    def __post_init__(self):
+        self.rubric, self.message = inert.clean(str(self.rubric)), inert.clean(str(self.message))
 
 
 def review(path, train=False, data_dir=None, output_dir=None, max_images=None, steps=None, limits=sandbox.LIMITS):
@@ -287,7 +291,8 @@ def _training_cell_literals(nb):
         if cell.cell_type != 'code' or dataset is None:
             continue
         try:
-            tree = ast.parse(cell.source.split(notebook_loader.CHECK_MARKER)[0])
+            above = cell.source.split(notebook_loader.CHECK_MARKER)[0]
+            tree = ast.parse(above if scan.scannable(above) else '')
         except (SyntaxError, ValueError, RecursionError, MemoryError):  # a hand-in's cell: whatever it holds
             tree = ast.Module(body=[], type_ignores=[])
         values = {}
@@ -424,7 +429,8 @@ def passed(lines):
 
 def result_of(path, lines):
     """One hand-in's review as JSON-ready data: what batch.py merges into the gradebook and feedback files."""
-    return {'notebook': path, 'passed': passed(lines), 'lines': [dataclasses.asdict(line) for line in lines]}
+    return {'notebook': inert.clean(path), 'passed': passed(lines),
+            'lines': [dataclasses.asdict(line) for line in lines]}
 
 
 def write_result(path, result):
@@ -455,7 +461,7 @@ def main(argv=None):
     say = (lambda *_, **__: None) if args.quiet else print
     # found, not imported: review() starts TensorFlow beside the hand-in's process
     checks = importlib.util.find_spec('problem_unittests').origin
-    say(f'Review of {args.notebook}, by the checks of {checks}\n', flush=True)
+    say(f'Review of {inert.clean(args.notebook)}, by the checks of {checks}\n', flush=True)
     try:
         lines = review(args.notebook, train=args.train, data_dir=args.data_dir, output_dir=args.output_dir,
                        steps=args.train_steps, limits=sandbox.limits_from(args))

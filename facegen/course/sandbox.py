@@ -36,6 +36,8 @@ HANDIN_FOLDER = 'handin'  # that folder, inside the review's folder for the hand
 PIDS_CGROUPS = ('/sys/fs/cgroup/pids', '/sys/fs/cgroup')  # cgroup v1's pids hierarchy, then v2's
 PROBE_S = 60  # how long a sandboxed Python may take to start
 RUNNING = set()  # the children started and not ended yet (Started)
+LINGER_S = 5  # how long a child whose evidence has ended may take to exit before it is killed
+FOLDER_EVERY_S = 1  # how often a child's folder is measured against its limits
 TENSORFLOW_LOG = re.compile(r'^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)')
 
 
@@ -47,7 +49,9 @@ class Limits:
     memory_gb: float = 8  # the child's address space (TensorFlow reserves more than it uses)
     processes: int = 512  # processes and threads (TensorFlow starts dozens of threads)
     file_mb: int = 1024  # the largest file it may write
-    tmp_mb: int = 512  # its private /tmp, held in memory beside its address space
+    tmp_mb: int = 512  # its private /tmp and /dev/shm, each held in memory beside its address space
+    folder_mb: int = 2048  # what its own folder may hold on the teacher's disk (training runs, grids)
+    folder_files: int = 10000  # and how many files and folders
 
     def of(self, step):
         return self.train_s if step.startswith('training') else self.check_s
@@ -59,7 +63,9 @@ OPTIONS = {'check_s': ('--check-seconds', "loading the cells, and each check"),
            'memory_gb': ('--memory-gb', "the hand-in's address space"),
            'processes': ('--processes', 'its processes and threads'),
            'file_mb': ('--file-mb', 'the largest file it may write, in MB'),
-           'tmp_mb': ('--tmp-mb', 'its private /tmp (held in memory), in MB')}
+           'tmp_mb': ('--tmp-mb', 'its private /tmp and /dev/shm (held in memory), in MB each'),
+           'folder_mb': ('--folder-mb', 'what its own folder may hold on disk, in MB'),
+           'folder_files': ('--folder-files', 'how many files and folders its own folder may hold')}
 
 
 def add_limit_options(parser):
@@ -116,10 +122,11 @@ def processes_limited():
 
 
 def _binds(handin_dir, data_dir, tmp_mb):
-    """bubblewrap's arguments: a private /tmp of tmp_mb first (a project or a Python under /tmp is bound over it),
-    the system, Python and this project's code read-only; data read-only; the hand-in's folder writable (None: the
-    judge, which writes nothing but its answers); nothing else."""
-    args = ['--dev', '/dev', '--proc', '/proc', '--size', str(tmp_mb * 2 ** 20), '--tmpfs', '/tmp']
+    """bubblewrap's arguments: a private /tmp and /dev/shm of tmp_mb each first (a project or a Python under /tmp is
+    bound over it), the system, Python and this project's code read-only; data read-only; the hand-in's folder
+    writable (None: the judge, which writes nothing but its answers); nothing else, the root and /dev read-only."""
+    size = ['--size', str(tmp_mb * 2 ** 20)]
+    args = ['--dev', '/dev', '--proc', '/proc', *size, '--tmpfs', '/tmp', *size, '--tmpfs', '/dev/shm']
     for path in ('/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc/ld.so.cache', '/etc/fonts',
                  '/etc/localtime'):
         if os.path.islink(path):
@@ -135,7 +142,9 @@ def _binds(handin_dir, data_dir, tmp_mb):
         args += ['--bind', os.path.realpath(handin_dir), INSIDE, '--chdir', INSIDE]
     else:
         args += ['--chdir', '/tmp']
-    return args + ['--unshare-all', '--hostname', 'handin', '--die-with-parent', '--new-session']
+    # The root and /dev bubblewrap builds are tmpfs of no size: read-only, so that only the sized places take writes
+    return args + ['--remount-ro', '/dev', '--remount-ro', '/', '--unshare-all', '--hostname', 'handin',
+                   '--die-with-parent', '--new-session']
 
 
 def _read_only_where_seen(path):
@@ -232,8 +241,24 @@ class Started:
                 self.process.stdin.close()
         self.log.close()
         if self.cgroup:
-            with contextlib.suppress(OSError):
-                os.rmdir(self.cgroup)
+            _remove_cgroup(self.cgroup)
+
+
+def _remove_cgroup(path):
+    """Remove a child's pids cgroup once the last of its processes has left it (a killed sandbox's processes are
+    reaped by the kernel a moment after its bubblewrap: rmdir says EBUSY until then)."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            with contextlib.suppress(OSError, ValueError), open(os.path.join(path, 'cgroup.procs')) as procs:
+                for pid in procs.read().split():  # one that left its session (setsid) is still in its cgroup
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.1)
 
 
 def start(module, args, limits, log_path, handin_dir=None, data_dir=None, pass_fds=(), stdin=subprocess.DEVNULL):
@@ -307,22 +332,25 @@ class Ending:
 
 
 class Child:
-    """One run of the recorder on a hand-in, its evidence read as it comes, killed at its steps' time limits."""
+    """One run of the recorder on a hand-in, its evidence read as it comes, killed at its steps' time limits, when it
+    stops talking, or when its folder holds more than its limits."""
 
-    def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None, steps=(), datasets=()):
+    def __init__(self, notebook, work_dir, limits, recorder_args, data_dir=None, steps=(), datasets=(),
+                 budget=None):
         self.limits, self.step, self.started = limits, 'loading the cells', time.monotonic()
         # The steps' times come from its evidence, which its code can write: the whole is bounded regardless.
         self.deadline = self.started + limits.check_s * (1 + len(steps)) + limits.train_s * len(datasets)
         self.unreadable, self.inside = False, []  # the notebook's functions it is in now, innermost last
-        handin_dir = os.path.join(work_dir, HANDIN_FOLDER)
+        self.budget = budget or Budget()
+        self.handin_dir = os.path.join(work_dir, HANDIN_FOLDER)
         read_end, write_end = os.pipe()
-        inside = INSIDE if bubblewrap()[0] else os.path.realpath(handin_dir)
+        inside = INSIDE if bubblewrap()[0] else os.path.realpath(self.handin_dir)
         args = [os.path.join(inside, os.path.basename(notebook)), '--evidence-fd', str(write_end),
                 *limit_arguments(limits), *recorder_args]
         if data_dir:
             args += ['--data-dir', os.path.realpath(data_dir)]
         self.log_path = os.path.join(work_dir, 'output.log')
-        self.child = start('facegen.course.recorder', args, limits, self.log_path, handin_dir,
+        self.child = start('facegen.course.recorder', args, limits, self.log_path, self.handin_dir,
                            data_dir, pass_fds=(write_end,))
         self.process = self.child.process
         os.close(write_end)
@@ -332,18 +360,20 @@ class Child:
         self.ending = None
 
     def _read(self, stream):
-        """Each event into self.arrived as it comes (the step it starts timed from then), None at the end."""
-        for count, raw in enumerate(read_lines(stream, evidence.MAX_LINE, evidence.MAX_STREAM)):
-            event = None if raw is None or count >= evidence.MAX_EVENTS else evidence.parse(raw)
+        """Each event into self.arrived as it comes (the step it starts timed from then), None at the end: no more
+        than the budget left of all this hand-in's children."""
+        for raw in read_lines(stream, evidence.MAX_LINE, self.budget.bytes_left):
+            within = raw is not None and self.budget.take(len(raw))
+            event = evidence.parse(raw) if within else None
             if event is None:
-                self.unreadable = True
+                self.unreadable = 'limit' if raw is not None and not within else True
                 break
             kind = event['kind']
             if kind in ('check', 'training'):
                 self.step, self.started = event.get('name') or f"training {event.get('dataset')}", time.monotonic()
                 self.inside = []
             elif kind == 'enter':
-                self.inside.append(str(event.get('function')))
+                self.inside.append(event['function'])
             elif kind in ('exit', 'raise') and self.inside:
                 self.inside.pop()
             self.arrived.put(event)
@@ -351,30 +381,49 @@ class Child:
         self.arrived.put(None)
 
     def events(self):
-        """The events as they come, until the child ends or is killed at its step's time limit; then self.ending
-        is None where it finished, else its Ending."""
-        killed, last = None, None
+        """The events as they come, until the child ends or is killed (at its step's time limit, or where its
+        folder holds more than its limits); then self.ending is None where it finished, else its Ending."""
+        killed, last, measured = None, None, time.monotonic()
         while True:
             try:
                 event = self.arrived.get(timeout=0.1)
             except queue.Empty:
-                limit, now = self.limits.of(self.step), time.monotonic()
-                if killed is None and (now - self.started > limit or now > self.deadline):
-                    killed = Ending(self.step, f'it ran past its time limit ({limit:g} s) and was stopped: does a '
-                                               'loop never end?', self.inside[-1] if self.inside else None)
+                event = False
+            now = time.monotonic()
+            if killed is None and (now - self.started > self.limits.of(self.step) or now > self.deadline):
+                killed = Ending(self.step, f'it ran past its time limit ({self.limits.of(self.step):g} s) and was '
+                                           'stopped: does a loop never end?', self.inside[-1] if self.inside else None)
+                self.child.kill()
+            if killed is None and now - measured > FOLDER_EVERY_S:
+                measured, over = now, folder_over(self.handin_dir, self.limits)
+                if over:
+                    killed = Ending(self.step, f'it wrote {over} in its folder and was stopped')
                     self.child.kill()
-                continue
             if event is None:
                 break
+            if event is False:
+                continue
             last = event
             yield event
-        self.process.wait()
+        # Its evidence has ended: a child that lingers on without it is stopped, never waited for.
+        try:
+            self.process.wait(timeout=LINGER_S)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.process.wait()
+            killed = killed or Ending(self.step, self._why() if self.unreadable else
+                                      'its process stopped writing evidence but did not end, and was stopped: does '
+                                      'the notebook close or write to descriptors it did not open?')
         self.child.end()
-        finished = last is not None and last['kind'] == 'done'
-        self.ending = killed or (None if finished else Ending(self.step, self._why()))
+        over = killed is None and folder_over(self.handin_dir, self.limits)
+        finished = last is not None and last['kind'] == 'done' and not over
+        self.ending = killed or (Ending(self.step, f'it wrote {over} in its folder') if over else
+                                 None if finished else Ending(self.step, self._why()))
 
     def _why(self):
         code = self.process.returncode
+        if self.unreadable == 'limit':
+            return self.budget.spent()
         if self.unreadable:
             return ("its evidence stopped being readable: something in the hand-in wrote to the review's channel "
                     '(see the WARN lines)')
@@ -388,6 +437,49 @@ class Child:
         if self.step == 'loading the cells':  # it may not have started at all: what it said last tells
             why += f' (the last line of its output.log: {last_line(self.log_path)!r})'
         return why
+
+
+class Budget:
+    """What the review reads of one hand-in's evidence, across all its children (each crash starts a new one)."""
+
+    def __init__(self, size=evidence.MAX_STREAM, events=evidence.MAX_EVENTS):
+        self.bytes_left, self.events_left = size, events
+
+    def take(self, size):
+        """Count one line of size bytes; False where it is past the budget."""
+        self.bytes_left -= size
+        self.events_left -= 1
+        return not self.spent()
+
+    def spent(self):
+        """What a step stopped by the budget says, or None while some is left."""
+        if self.bytes_left >= 0 and self.events_left >= 0:
+            return None
+        return (f'its evidence passed what the review reads of one hand-in ({evidence.MAX_STREAM / 2 ** 20:g} MB, '
+                f'{evidence.MAX_EVENTS} events; the solution writes 2 MB): something in it writes to the review\'s '
+                'channel, or its functions return very large values')
+
+
+def _full(work_dir, limits):
+    over = folder_over(os.path.join(work_dir, HANDIN_FOLDER), limits)
+    return over and f'its folder holds {over}, its limits'
+
+
+def folder_over(folder, limits):
+    """What a hand-in's folder holds past its limits ('more than N MB', 'more than N files and folders'), or None:
+    counted on disk without following a link, and no further than the files' limit."""
+    size, count, waiting = 0, 0, [folder]
+    while waiting:
+        with contextlib.suppress(OSError), os.scandir(waiting.pop()) as entries:
+            for entry in entries:
+                count += 1
+                if count > limits.folder_files:
+                    return f'more than {limits.folder_files} files and folders'
+                with contextlib.suppress(OSError):
+                    size += entry.stat(follow_symlinks=False).st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        waiting.append(entry.path)
+    return f'more than {limits.folder_mb:g} MB' if size > limits.folder_mb * 2 ** 20 else None
 
 
 def last_line(path):
@@ -415,6 +507,7 @@ def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None
     :param train: None, or {'max_images': N, 'steps': (MNIST, CELEBA)} to train too
     """
     checks, datasets, loaded, hung = list(steps), ['mnist', 'celeba'] if train else [], False, {}
+    budget = Budget()  # one for all the children: a hand-in that crashes each one cannot make the review hold more
     while True:
         args = ['--checks', ','.join(checks)]
         args += [part for function, why in hung.items() for part in ('--not-again', f'{function}={why}')]
@@ -422,7 +515,7 @@ def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None
             args += ['--train', '--datasets', ','.join(datasets), '--runs-dir', 'runs',
                      '--steps', *map(str, train['steps'])] + (['--max-images', str(train['max_images'])]
                                                               if train.get('max_images') else [])
-        child = Child(notebook, work_dir, limits, args, data_dir if datasets else None, checks, datasets)
+        child = Child(notebook, work_dir, limits, args, data_dir if datasets else None, checks, datasets, budget)
         for event in child.events():
             if event['kind'] != 'loaded' or not loaded:
                 loaded = loaded or event['kind'] == 'loaded'
@@ -434,6 +527,11 @@ def recorded(notebook, work_dir, steps, limits=LIMITS, train=None, data_dir=None
         if ending.hung:
             hung[ending.hung] = f'{ending.hung} ran past its time limit ({limits.of(ending.step):g} s)'
         if ending.step == 'loading the cells':
+            return
+        spent = budget.spent() or _full(work_dir, limits)
+        if spent:  # a fresh child would have nothing left to say, or nowhere to write
+            for step in checks[checks.index(ending.step) + 1:] if ending.step in checks else []:
+                yield {'kind': 'ended', 'step': step, 'why': f'not run: {spent}'}
             return
         if ending.step in checks:
             checks = checks[checks.index(ending.step) + 1:]

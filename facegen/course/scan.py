@@ -42,6 +42,9 @@ CALLS = {'exec': 'code from a string', 'eval': 'code from a string', 'compile': 
 NAMES = {'__builtins__': "the interpreter's built-ins", '__loader__': 'the import system', '__spec__':
          'the import system'}
 CHECK_CALLERS = ('test_', 'check_')  # tests.test_model_inputs(...), tests.check_hyperparameters(...)
+# What the scan parses of one cell, in the teacher's process (the solution's largest cell: 3,000): a parse tree
+# takes about a thousand times its source in memory.
+MAX_SOURCE = 100_000
 NEWLINE = re.compile(r'\r\n|\r|\n')  # Python's own line ends, so that a line number names the line Python read
 
 
@@ -53,6 +56,10 @@ def findings(nb):
     found = []
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code' or cell.source.strip() in handed_out:
+            continue
+        if not scannable(cell.source):
+            found.append(f'cell {number}: {len(cell.source):,} characters, more than the scan reads in a cell '
+                         f'({MAX_SOURCE:,}): read it yourself')
             continue
         lines = NEWLINE.split(cell.source)
         for offset, text in enumerate(lines, 1):
@@ -68,6 +75,11 @@ def findings(nb):
         found += [_finding(number, node.lineno, what, lines[node.lineno - 1] if node.lineno <= len(lines) else '')
                   for node, what in _reaching(tree)]
     return found
+
+
+def scannable(source):
+    """Whether a cell is small enough for the teacher's process to parse."""
+    return len(source) <= MAX_SOURCE
 
 
 @functools.cache
