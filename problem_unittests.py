@@ -9,12 +9,14 @@ StyleWarning, not a failure. Pass the checks the same `tf` module the notebook u
 import facegen  # noqa: F401 (TensorFlow's start-up settings, before TensorFlow is imported)
 
 import contextlib
+import dis
 import functools
 import inspect
 import numbers
 import re
 import shutil
 import tempfile
+import types
 import warnings
 from unittest import mock
 
@@ -214,15 +216,18 @@ def _check_tensor(tensor, shape, name, inputs=None, dtype=tf.float32, fix=None):
     _check(tensor.dtype == dtype, f'{name} dtype', dtype.name, tensor.dtype.name, inputs, fix)
 
 
-def _check_placeholder(tensor, shape, name, inputs, fix, unknown_shape_ok=False):
-    """A placeholder of that shape and float32; with unknown_shape_ok, one without a shape too (it takes the value
-    fed, as the 2017 check accepted for the learning rate)."""
+def _check_placeholder(tensor, shape, name, inputs, fix, unknown_shape_ok=False, any_float=False):
+    """A placeholder of that shape and float32 (any float where any_float); with unknown_shape_ok, one without a
+    shape too (it takes the value fed, as the 2017 check accepted for the learning rate)."""
     _check(isinstance(tensor, tf.Tensor) and tensor.op.type == 'Placeholder', f'{name} type',
            'a tf.placeholder', getattr(getattr(tensor, 'op', None), 'type', type(tensor).__name__), inputs, fix)
+    if any_float:
+        _check(tensor.dtype.is_floating, f'{name} dtype', 'a float (tf.float32)', tensor.dtype.name, inputs, fix)
     if unknown_shape_ok and _shape(tensor) is None:
-        _check(tensor.dtype == tf.float32, f'{name} dtype', 'float32', tensor.dtype.name, inputs, fix)
+        _check(tensor.dtype.is_floating if any_float else tensor.dtype == tf.float32, f'{name} dtype', 'float32',
+               tensor.dtype.name, inputs, fix)
         return
-    _check_tensor(tensor, shape, name, inputs, fix=fix)
+    _check_tensor(tensor, shape, name, inputs, dtype=tensor.dtype if any_float else tf.float32, fix=fix)
 
 
 def _scope_call(scope_mock):
@@ -276,11 +281,24 @@ def test_model_inputs(model_inputs):
                        '4, a batch of any size first')
     _check_placeholder(input_z, [None, 100], 'Z Input', inputs,
                        'Make it tf.placeholder(tf.float32, (None, z_dim)): rank 2, a batch of any size first')
-    _check_placeholder(learn_rate, [], 'Learning Rate', inputs,
-                       'Make it tf.placeholder(tf.float32, ()): rank 0, and float32 like the weights the optimizer '
-                       'updates with it', unknown_shape_ok=True)
+    rate_fix = 'Make it tf.placeholder(tf.float32, ()): rank 0, and a float, so that the rate fed reaches the optimizer'
+    _check_placeholder(learn_rate, [], 'Learning Rate', inputs, rate_fix, unknown_shape_ok=True, any_float=True)
+    _check_rate_reaches_an_optimizer(learn_rate, inputs, rate_fix)
 
     _print_success_message()
+
+
+def _check_rate_reaches_an_optimizer(learn_rate, inputs, fix):
+    """The rate fed moves weights as much as an optimizer of that rate does (one Adam step of 0.1 moves a weight by
+    0.1): a float64 rate does (Adam casts it), an integer one truncates what it is fed."""
+    weight = tf.Variable(1.0, name='rate_check_weight')
+    step = tf.train.AdamOptimizer(learn_rate).minimize(tf.square(weight), var_list=[weight])
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(step, {learn_rate: 0.1})
+        moved = 1.0 - float(sess.run(weight))
+    _check(np.isclose(moved, 0.1, rtol=0.05), 'Learning Rate', 'a rate that reaches an optimizer as fed (0.1: a '
+           'first Adam step of 0.1)', f'a step of {moved:g} ({learn_rate.dtype.name})', inputs, fix)
 
 
 DISCRIMINATOR_SCOPE = "Open the scope with tf.variable_scope('discriminator', reuse=reuse): the first call makes " \
@@ -328,11 +346,20 @@ def _test_discriminator_channels(discriminator, tf_module, channels):
                       'batch normalization from the second layer on, so that the first layer sees the data\'s true '
                       "statistics (Goodfellow's GAN tutorial, p. 27). It trains as well, so it is yours to choose",
                       StyleWarning)
-    _warn_without(_ops_in_scope('discriminator'), {'LeakyRelu', 'Maximum'}, 'discriminator',
-                  'leaky ReLU (tf.nn.leaky_relu): a plain ReLU gives the generator no gradient where it is off')
+    relus = [op.name for op in _ops_in_scope('discriminator') if op.type in ('Relu', 'Relu6')]
+    if relus:  # an activation with a gradient below 0 (leaky ReLU, ELU, tanh...) is what training needs
+        warnings.warn(f'The discriminator has plain ReLUs ({_named(relus)}): they give the generator no gradient '
+                      'where they are off; the course uses leaky ReLU (tf.nn.leaky_relu)', StyleWarning)
 
     images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, channels))
-    out, lgt = _run((output, logits), {image: images})
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        (out, lgt), (again, lgt_again) = (sess.run((output, logits), {image: images}) for _ in range(2))
+    if not np.allclose(out, again) and np.allclose(lgt, lgt_again):  # the losses take the logits: it trains
+        warnings.warn('The discriminator\'s output changes from run to run though its logits do not: dropout or '
+                      'noise applied after the logits. The losses take the logits, so it trains; the course returns '
+                      'the probability itself, tf.sigmoid(logits)', StyleWarning)
+        return
     swapped = np.allclose(lgt, 1 / (1 + np.exp(-out)), atol=1e-5)
     _check(np.allclose(out, 1 / (1 + np.exp(-lgt)), atol=1e-5), 'Discriminator output',
            'sigmoid(logits)', f'output {out.ravel()[:3]} for logits {lgt.ravel()[:3]}', inputs,
@@ -392,7 +419,7 @@ def _test_generator_channels(generator, tf_module, channels):
     if not np.allclose(whole, again, atol=1e-4):  # dropout or noise left on: the same z gives other images
         warnings.warn('The generator draws other images from the same z each time it samples (is_train=False): '
                       'dropout or noise stays on. The course samples without it: pass training=is_train to '
-                      'tf.layers.dropout', StyleWarning)
+                      'tf.layers.dropout (with tf.nn.dropout, a rate of 0 where is_train is False)', StyleWarning)
         scope = sample.op.name.split('/')[0] + '/'  # the sampling call's operations: their batch norm, by its mode
         training_mode = [op.name for op in tf.get_default_graph().get_operations() if op.name.startswith(scope)
                          and op.type.startswith('FusedBatchNorm') and op.get_attr('is_training')]
@@ -441,9 +468,18 @@ def _labels_explained():
                              f'"{error.message.splitlines()[0][:160]}"). {fix}') from None
 
 
+REAL_LABELS, FAKE_LABELS = (0.7, 1.2), (0.0, 0.3)  # smoothed labels that train (ganhacks' soft labels)
+LABEL_DRAWS = 4  # builds of model_loss the labels are read from: a learner may draw them with np.random
+
+
+def _within(value, band):
+    return band[0] - 1e-4 <= value <= band[1] + 1e-4
+
+
 @_in_fresh_graph
-def _test_model_loss_labels(model_loss):
-    """Swap in stand-in networks with known logits and work out the labels the losses use."""
+def _test_model_loss_labels(model_loss, draw=0):
+    """Swap in stand-in networks with known logits and work out the labels the losses use (NumPy's seed: draw)."""
+    np.random.seed(draw)
     real_logit, fake_logit = 2.0, -1.0
     calls = {'discriminator': [], 'generator': []}
     input_real = tf.placeholder(tf.float32, [None, 28, 28, 3])
@@ -455,15 +491,27 @@ def _test_model_loss_labels(model_loss):
         calls['generator'].append((z, out_channel_dim, is_train))
         return fake_images
 
+    returned = []
+
     def discriminator(images, reuse=False, **options):
         calls['discriminator'].append((images, reuse))
         logits = tf.fill([2, 1], real_logit if images is input_real else fake_logit) + shift + \
             tf.reduce_sum(images) * 0
-        return tf.sigmoid(logits), logits
+        returned.append((tf.sigmoid(logits), logits))
+        return returned[-1]
 
     with mock.patch.dict(model_loss.__globals__, generator=generator, discriminator=discriminator), \
             _labels_explained():
-        d_loss, g_loss = _returned(model_loss(input_real, input_z, 3), 'model_loss')
+        try:
+            d_loss, g_loss = _returned(model_loss(input_real, input_z, 3), 'model_loss')
+        except (ValueError, TypeError) as error:
+            if not _packed(returned):
+                raise
+            _check(False, 'model_loss: the discriminator\'s returns', 'the logits alone in each loss',
+                   f'the pair (output, logits) taken as one tensor ({type(error).__name__}: {error})',
+                   'stand-in networks', PAIR_FIX)
+    _check(not _packed(returned), 'model_loss: the discriminator\'s returns', 'the logits alone in each loss',
+           'the pair (output, logits) taken as one tensor, both in the loss', 'stand-in networks', PAIR_FIX)
     _check_tensor(d_loss, [], 'Discriminator Loss', 'stand-in networks')
     _check_tensor(g_loss, [], 'Generator Loss', 'stand-in networks')
     _check([c[1:] for c in calls['generator']] == [(3, True)], 'model_loss: generator calls',
@@ -483,30 +531,43 @@ def _test_model_loss_labels(model_loss):
     swapped = 1 / (1 + np.exp(-fake_logit))  # the stand-in's output, read as logits by a (logits, output) unpacking
     label_generated = (_softplus(fake_logit) - g_value) / fake_logit
     label_if_swapped = (_softplus(swapped) - g_value) / swapped
-    _check(0.7 - 1e-4 <= label_generated <= 1.0 + 1e-4 or not 0.7 - 1e-4 <= label_if_swapped <= 1.0 + 1e-4,
+    _check(_within(label_generated, REAL_LABELS) or not _within(label_if_swapped, REAL_LABELS),
            'model_loss: the discriminator\'s returns',
            '(output, logits), the probability first', f'g_loss {g_value:.4f}, the cross-entropy of the output '
            f'{swapped:.4f} taken as logits', inputs, 'Unpack them in that order: d_model_real, d_logits_real = '
            'discriminator(input_real), and give the logits to tf.nn.sigmoid_cross_entropy_with_logits')
-    # g_loss = xe(fake_logit, label_generated); smoothed (0.7-1.0) as the real labels may be
-    _check(0.7 - 1e-4 <= label_generated <= 1.0 + 1e-4, 'model_loss: g_loss',
-           f'cross-entropy of generated images against label 1 (or smoothed to 0.7-1.0) = '
+    # g_loss = xe(fake_logit, label_generated); smoothed (0.7-1.2) as the real labels may be
+    _check(_within(label_generated, REAL_LABELS), 'model_loss: g_loss',
+           f'cross-entropy of generated images against label 1 (or smoothed to 0.7-1.2) = '
            f'{_softplus(-fake_logit):.4f}', f'g_loss {g_value:.4f}, which means a label of {label_generated:.3f} for '
            'the generated images', inputs, 'The generator wins when the discriminator takes its images for real: '
            'score the generated images against label 1 (tf.ones_like)')
     # d_loss = xe(real_logit, label_real) + xe(fake_logit, label_fake); xe(x, y) = softplus(x) - x * y
     label_real = (_softplus(real_logit) + _softplus(fake_logit) - d_value) / real_logit
-    if not 0.7 <= label_real <= 1.0 + 1e-4:  # the labels as the learner wrote them, from a second reading
+    if not _within(label_real, REAL_LABELS):  # the labels as the learner wrote them, from a second reading
         with _labels_explained():
             d_shifted = _run(d_loss, {input_real: np.zeros((2, 28, 28, 3)), input_z: np.zeros((2, 100)), shift: 1.0})
         label_real, label_fake = (round(label, 2) or 0.0 for label in _labels_of(d_value, d_shifted, real_logit,
                                                                                    fake_logit))
-        _check(False, 'model_loss: d_loss', 'real images labelled 1 (or smoothed to 0.7-1.0) and generated images '
-               'labelled 0', f'd_loss {d_value:.4f}, which scores the real images against label {label_real:.2f} '
+        _check(_within(label_real, REAL_LABELS) and _within(label_fake, FAKE_LABELS), 'model_loss: d_loss',
+               'real images labelled 1 (or smoothed to 0.7-1.2) and generated images labelled 0 (or 0-0.3)',
+               f'd_loss {d_value:.4f}, which scores the real images against label {label_real:.2f} '
                f'and the generated ones against label {label_fake:.2f}'
                + (' (the two swapped)' if label_real < 0.3 and label_fake > 0.7 else ''), inputs,
                'd_loss is d_loss_real (real images against label 1, tf.ones_like) plus d_loss_fake (generated '
                'images against label 0, tf.zeros_like): the discriminator learns to tell them apart')
+
+
+PAIR_FIX = 'discriminator returns two tensors: unpack them, d_model_real, d_logits_real = discriminator(input_real), ' \
+           'and give d_logits_real to tf.nn.sigmoid_cross_entropy_with_logits'
+
+
+def _packed(returned):
+    """Whether the graph stacks a discriminator's (output, logits) into one tensor: a pair passed where a tensor is
+    due (TensorFlow packs a tuple of tensors)."""
+    pairs = [{output.name, logits.name} for output, logits in returned]
+    return any(op.type == 'Pack' and any(pair <= {t.name for t in op.inputs} for pair in pairs)
+               for op in tf.get_default_graph().get_operations())
 
 
 def _labels_of(d_value, d_shifted, real_logit, fake_logit):
@@ -543,9 +604,25 @@ def _test_model_loss_networks(model_loss):
     _check(np.all(np.isfinite(values)), 'model_loss values', 'finite numbers', values, inputs)
 
 
+def _test_model_loss_label_draws(model_loss):
+    """The labels, read from LABEL_DRAWS builds: a verdict on labels drawn with np.random never rests on one draw."""
+    failed = []
+    for draw in range(LABEL_DRAWS):
+        try:
+            _test_model_loss_labels(model_loss, draw)
+        except AssertionError as error:
+            failed.append(error)
+    if failed and (len(failed) < LABEL_DRAWS or len({str(error) for error in failed}) > 1):  # labels that vary
+        raise AssertionError(f'{failed[0]} (on {len(failed)} of {LABEL_DRAWS} builds of the graph: labels drawn with '
+                             f'np.random when it is built, some outside {_range_said(REAL_LABELS)} for real images '
+                             f'or {_range_said(FAKE_LABELS)} for generated ones? Draw them within those)')
+    if failed:
+        raise failed[0]
+
+
 @_errors_explained
 def test_model_loss(model_loss):
-    _test_model_loss_labels(model_loss)  # stand-in networks: works before the learner's networks do
+    _test_model_loss_label_draws(model_loss)  # stand-in networks: works before the learner's networks do
     _test_model_loss_networks(model_loss)
     _print_success_message()
 
@@ -637,6 +714,32 @@ def test_model_opt(model_opt, tf_module):
     _print_success_message()
 
 
+def _check_ranges(fed, seen, entries, inputs):
+    """The real images the discriminator takes span the range the generator's images can take, measured on the
+    learner's graph (a generator ending in 0.5 * tanh fed the batches as they come trains as well as the course's
+    tanh fed them doubled); where the graph does not say, the course's range: batches doubled to [-1, 1]."""
+    bounds = [_bound(tensor) for tensor, _ in entries.get('generated', [])]
+    if bounds and not all(bounds):
+        return  # a generator whose last layer is not bounded learns whatever range it is shown
+    if seen and bounds:
+        real = float(min(v.min() for v in seen)), float(max(v.max() for v in seen))
+        generated = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        width = max(real[1] - real[0], 1e-6)
+        doubled = 'feed batch_images * 2, ' if np.allclose(real, (-0.5, 0.5), atol=1e-3) and \
+            np.allclose(generated, (-1, 1)) else ''
+        _check(all(abs(g - r) <= 0.1 * width for g, r in zip(generated, real)), 'train: real images fed',
+               f'the range of the generated images, {_range_said(generated)} (the generator\'s last activation)',
+               f'the discriminator takes real images in {_range_said(real)}', inputs,
+               f'get_batches yields values in [-0.5, 0.5]: {doubled}so that the real and the generated images span '
+               'one range, or the discriminator tells them apart by it and the samples come out grey')
+        return
+    low, high = min(f.min() for f in fed), max(f.max() for f in fed)  # the graph does not say: the course's range
+    _check(np.isclose(low, -1) and np.isclose(high, 1), 'train: real images fed',
+           'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs,
+           'get_batches yields values in [-0.5, 0.5]: feed batch_images * 2, or the discriminator tells real '
+           'from generated by their range and the samples come out grey')
+
+
 def check_hyperparameters(**chosen):
     """Before a training cell trains: each hyperparameter it sets is a number, not the exercise's None. Returns
     them, for the run's record."""
@@ -673,21 +776,104 @@ def _recording(calls, name, function):
     return record
 
 
+# Operations whose output lies in a fixed interval, and those that pass one on unchanged (a generator's last layers)
+BOUNDED = {'Tanh': (-1.0, 1.0), 'Softsign': (-1.0, 1.0), 'Sigmoid': (0.0, 1.0), 'Relu6': (0.0, 6.0)}
+PASSING = {'Identity', 'Reshape', 'Squeeze', 'ExpandDims', 'Transpose', 'StopGradient', 'Snapshot'}
+ARITHMETIC = {'Mul': np.multiply, 'RealDiv': np.divide, 'Add': np.add, 'AddV2': np.add, 'Sub': np.subtract,
+              'Maximum': np.maximum, 'Minimum': np.minimum}
+
+
+def _bound(tensor, depth=0):
+    """(low, high) that every value of tensor lies in, read from its graph (a tanh scaled by 0.5: (-0.5, 0.5)), or
+    None where its operations do not bound it (a linear output layer)."""
+    value = tf.get_static_value(tensor) if tensor.dtype.is_floating or tensor.dtype.is_integer else None
+    if value is not None:
+        return float(np.min(value)), float(np.max(value))
+    op = tensor.op
+    if depth > 30:
+        return None
+    if op.type in BOUNDED:
+        return BOUNDED[op.type]
+    if op.type in PASSING:
+        return _bound(op.inputs[0], depth + 1)
+    if op.type == 'Neg':
+        inner = _bound(op.inputs[0], depth + 1)
+        return inner and (-inner[1], -inner[0])
+    if op.type == 'ClipByValue':
+        low, high = _bound(op.inputs[1], depth + 1), _bound(op.inputs[2], depth + 1)
+        return low and high and (low[0], high[1])
+    if op.type in ARITHMETIC and len(op.inputs) == 2:
+        left, right = _bound(op.inputs[0], depth + 1), _bound(op.inputs[1], depth + 1)
+        if left is None or right is None or (op.type == 'RealDiv' and right[0] <= 0 <= right[1]):
+            return None
+        corners = [ARITHMETIC[op.type](a, b) for a in left for b in right]
+        return float(min(corners)), float(max(corners))
+    return None
+
+
+def _discriminator_inputs(graph):
+    """{'real': [...], 'generated': [...]}: the images each of the discriminator's calls takes, by where they come
+    from (a placeholder of images, or the generator's operations); a tensor that mixes both is neither."""
+    def inside(op):
+        return re.match(r'discriminator(_\d+)?$', op.name.split('/')[0]) is not None
+    found = {'real': [], 'generated': []}
+    for tensor in dict.fromkeys(t for op in graph.get_operations() if inside(op) for t in op.inputs
+                                if not inside(t.op) and t.dtype.is_floating and t.shape.ndims == 4):
+        above = _ops_near([tensor.op], 'backward', cross_weighted=10 ** 6)
+        generated = any(op.name.startswith('generator') for op in above)
+        images = [op for op in above if op.type == 'Placeholder' and op.outputs[0].shape.ndims == 4]
+        if generated != bool(images):
+            found['generated' if generated else 'real'].append((tensor, [op.outputs[0] for op in images]))
+    return found
+
+
+def _range_said(bounds):
+    return f'[{bounds[0]:g}, {bounds[1]:g}]'
+
+
+def names_read(function, depth=2):
+    """The global names a function's code reads, with its nested functions' and those of the functions of its own it
+    calls (depth levels down); a stand-in's where it says them (`names_read`: the review's judge)."""
+    said = getattr(function, 'names_read', None)
+    if said is not None and not callable(said):
+        return set(said)
+    function = getattr(function, '__wrapped__', function)
+    names, codes = set(), [getattr(function, '__code__', None)]
+    while codes:
+        code = codes.pop()
+        if code is not None:  # globals only: co_names holds the attributes read too (tf.train)
+            names.update(step.argval for step in dis.get_instructions(code) if step.opname in ('LOAD_GLOBAL',
+                                                                                             'LOAD_NAME'))
+            codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    for name in list(names) if depth else []:
+        called = getattr(function, '__globals__', {}).get(name)
+        if isinstance(called, types.FunctionType) and called is not function:
+            names |= names_read(called, depth - 1)
+    return names
+
+
 @_errors_explained
 @_in_fresh_graph
 def test_train(train, tf_module):
     """A short run on tiny fake data: every batch reaches the networks, doubled to [-1, 1]."""
     data = _FakeData(n_batches=2, channels=1)
-    fed = []
+    fed, seen, entries = [], [], {}  # seen: what the discriminator took for real images, in the learner's own runs
     real_session = tf_module.Session
 
     class RecordingSession(real_session):
         def run(self, fetches, feed_dict=None, **kwargs):
-            for placeholder, value in (feed_dict or {}).items():
-                if getattr(placeholder, 'op', None) is not None and placeholder.op.type == 'Placeholder' \
-                        and len(np.shape(value)) == 4:
-                    fed.append(np.asarray(value))
-            return super().run(fetches, feed_dict, **kwargs)
+            images = [placeholder for placeholder, value in (feed_dict or {}).items()
+                      if getattr(placeholder, 'op', None) is not None and placeholder.op.type == 'Placeholder'
+                      and len(np.shape(value)) == 4]
+            fed.extend(np.asarray(feed_dict[placeholder]) for placeholder in images)
+            if images and not entries:
+                entries.update(_discriminator_inputs(self.graph))
+            real = [tensor for tensor, needs in entries.get('real', []) if all(t in feed_dict for t in needs)]
+            if not real:
+                return super().run(fetches, feed_dict, **kwargs)
+            result, values = super().run((fetches, real), feed_dict, **kwargs)
+            seen.extend(values)
+            return result
 
     shown, calls = [], {}
     globals_ = train.__globals__
@@ -702,9 +888,15 @@ def test_train(train, tf_module):
     run_dir = tempfile.mkdtemp(prefix='test_train-')
     keep_run = {'run': TrainingRun(run_dir, progress=None)} \
         if 'run' in inspect.signature(train).parameters else {}
+    after = None  # an error the learner's code raised once every batch had trained (its own bookkeeping's)
     with mock.patch.object(tf_module, 'Session', RecordingSession), mock.patch.dict(globals_, stubs):
         try:
             train(2, 4, 8, 0.0002, 0.5, data.get_batches, (8, 28, 28, 1), 'L', **keep_run)
+        except Exception as error:  # noqa: BLE001 (the learner's code: any of its errors)
+            if not (data.calls == 2 and len(fed) >= 4 and all(name not in stubs or len(calls.get(name, [])) == 1
+                                                               for name in ('model_inputs', 'model_loss', 'model_opt'))):
+                raise
+            after = error
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
     if not fed and not calls:
@@ -723,13 +915,14 @@ def test_train(train, tf_module):
     _check(data.calls == 2, 'train: get_batches calls', 'one per epoch (2)', data.calls, inputs)
     _check(len(fed) >= 4, 'train: batches fed to the networks', 'at least 4 (2 epochs x 2 batches)', len(fed),
            inputs, 'Run both training ops for every batch of every epoch (`# TODO: Train Model`)')
-    low, high = min(f.min() for f in fed), max(f.max() for f in fed)
-    _check(np.isclose(low, -1) and np.isclose(high, 1), 'train: real images fed',
-           'values in [-1, 1], the range of the generator\'s tanh (batches doubled)', f'[{low}, {high}]', inputs,
-           'get_batches yields values in [-0.5, 0.5]: feed batch_images * 2, or the discriminator tells real from '
-           'generated by their range and the samples come out grey')
-    if 'show_generator_output' in stubs and not shown:  # a grid every 100 batches by a counter of its own is right
-        warnings.warn(f'train showed no grid of generated images in this short run ({inputs}): the course asks for '
-                      'show_generator_output every 100 batches or so, to see the generator learn', StyleWarning)
+    _check_ranges(fed, seen, entries, inputs)
+    if after is not None:
+        warnings.warn(f'train raised {type(after).__name__} ("{str(after)[:300]}") after it had trained every batch '
+                      f'of this short run ({inputs}): code that runs after training (a plot of losses kept every N '
+                      'batches?) does not expect so short a run. The training passes; make that code work for any '
+                      'number of batches', StyleWarning)
+    if 'show_generator_output' in stubs and not shown and 'show_generator_output' not in names_read(train):
+        warnings.warn('train shows no grid of generated images: the course asks for show_generator_output every '
+                      '100 batches or so, to see the generator learn', StyleWarning)
 
     _print_success_message()

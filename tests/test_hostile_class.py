@@ -3,7 +3,6 @@ through one small room each, bounded and validated, and whatever it holds stays 
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import solution_without_markers
-from test_review_isolation import LINE, needs_the_sandbox, verdicts, with_body_start, write
+from test_review_isolation import LINE, needs_the_sandbox, with_body_start
 from facegen.course import batch, evidence, gradebook, inert, lms, review, sandbox, scan
 from facegen.course.review import Line
 
@@ -197,27 +196,14 @@ def test_a_folder_past_its_limits_is_measured_without_following_links(tmp_path):
     assert sandbox.folder_over(str(tmp_path), limits) == 'more than 50 files and folders'
 
 
-def own_cgroups():
-    return [name for root in sandbox.PIDS_CGROUPS if os.path.isdir(root) for name in os.listdir(root)
-            if name.startswith(f'facegen-review-{os.getpid()}-')]
-
-
-@needs_the_sandbox
-def test_a_hand_in_that_closes_its_evidence_and_sleeps_costs_seconds_and_leaves_nothing(tmp_path):
-    nb = with_body_start(solution_without_markers(), 'discriminator', """
-import os, sys, time
-fd = int(sys.argv[sys.argv.index('--evidence-fd') + 1])
-os.write(fd, b'{"kind": "loaded", "problems": [1]}\\n')
-os.close(fd)
-time.sleep(600)
-""")
-    started = time.monotonic()
-    found = verdicts(review.review(write(tmp_path, nb), limits=SMALL))
-    assert time.monotonic() - started < 120, 'it hung past its step'
-    assert found[LINE['discriminator']][0] == 'FAIL' and 'evidence stopped being readable' in \
-        found[LINE['discriminator']][1], found
-    assert found[LINE['model_inputs']] == ('PASS', '') and found[LINE['generator']] == ('PASS', '')
-    assert own_cgroups() == []
+def leftover_cgroups():
+    """The review's pids cgroups whose process has ended: a review running beside the suite keeps its own."""
+    found = []
+    for root in sandbox.PIDS_CGROUPS:
+        for name in os.listdir(root) if os.path.isdir(root) else []:
+            if name.startswith('facegen-review-') and not os.path.exists(f'/proc/{name.split("-")[2]}'):
+                found.append(name)
+    return found
 
 
 def moodle_zip(path, entries):
@@ -230,11 +216,13 @@ def moodle_zip(path, entries):
 @needs_the_sandbox
 def test_a_chaos_class_grades_its_two_honest_learners_right(tmp_path):
     """Every learner but two attacks the class a different way; the gradebook comes out, the honest two graded
-    right, each attacker in a row of their own that says what was wrong."""
+    right, each attacker in a row of their own that says what was wrong, no review waiting on a silent child."""
     solved = nbformat.writes(solution_without_markers())
-    hanging = nbformat.writes(with_body_start(solution_without_markers(), 'model_loss', """
+    silent = nbformat.writes(with_body_start(solution_without_markers(), 'model_loss', """
 import os, sys, time
-os.close(int(sys.argv[sys.argv.index('--evidence-fd') + 1]))
+fd = int(sys.argv[sys.argv.index('--evidence-fd') + 1])
+os.write(fd, b'{"kind": "loaded", "problems": [1]}\\n')
+os.close(fd)
 time.sleep(600)
 """))
     surrogate = nbformat.writes(with_body_start(solution_without_markers(), 'model_inputs',
@@ -242,20 +230,80 @@ time.sleep(600)
     mark = '_assignsubmission_file_dlnd_face_generation.ipynb'
     archive = moodle_zip(tmp_path / 'class.zip', {
         f'Ana Sánchez_10001{mark}': solved, f'Ben Ode_10002{mark}': solved,
-        f'Ana Sánchez_10001_assignsubmission_file_x_10003{mark}': solved,  # a name ending in Ana's mark
-        f'Hugo Hang_10004{mark}': hanging, f'Sue Rogate_10005{mark}': surrogate,
-        f'{"L" * 240}_10006{mark}': solved,
+        f'Ana Sánchez_10001_assignsubmission_file_x_10003{mark}': '{}',  # a name ending in Ana's mark
+        f'Hugo Hang_10004{mark}': silent, f'Sue Rogate_10005{mark}': surrogate,
+        f'{"L" * 240}_10006{mark}': '{not a notebook',
         f'Zed_10007_assignsubmission_file_{"é" * 150}.ipynb': '{not a notebook',
     })
     out = tmp_path / 'out'
+    started = time.monotonic()
     status = batch.main(['--handins', str(archive), '--out', str(out), '--jobs', '2', '--check-seconds', '30'])
-    assert status == 0
+    assert status == 0 and time.monotonic() - started < 400
     rows = {row['learner']: row for row in gradebook.merge(str(out))}
     assert rows['Ana Sánchez']['score'] == rows['Ben Ode']['score'] == len(gradebook.SCORED)
     assert rows['Ana Sánchez_10001_assignsubmission_file_x']['ID'] == '10003'
     assert rows['Hugo Hang']['model_loss'] == 'FAIL' and rows['Hugo Hang']['model_inputs'] == 'PASS'
-    assert rows['Sue Rogate']['model_inputs'] == 'FAIL' and rows[f'{"L" * 240}']['score'] == len(gradebook.SCORED)
-    assert rows['Zed']['The notebook is there'] == 'FAIL'
+    hugo = next((out / 'feedback').glob('Hugo Hang*.md')).read_text(encoding='utf-8')
+    assert 'its evidence stopped being readable' in hugo, hugo
+    assert rows['Sue Rogate']['model_inputs'] == 'FAIL'
+    assert '\ufffd' in next((out / 'feedback').glob('Sue Rogate*.md')).read_text(encoding='utf-8')
+    assert rows['L' * 240]['The notebook is there'] == rows['Zed']['The notebook is there'] == 'FAIL'
     for name in ('gradebook.csv', 'gradebook.xlsx', 'moodle_grades.csv', 'canvas_grades.csv'):
         assert (out / name).is_file()
-    assert '\ufffd' in next((out / 'feedback').glob('Sue Rogate*.md')).read_text(encoding='utf-8')
+    assert leftover_cgroups() == []
+
+
+def test_a_review_that_fails_in_the_teachers_process_is_its_learners_row_alone(tmp_path, monkeypatch):
+    for folder in ('results', 'work'):
+        (tmp_path / folder).mkdir()
+    hand_in = lms.HandIn('mallory', 'Mallory', notebook='mallory.ipynb')
+
+    def breaks(*args):
+        raise OSError('No space left on device')
+    monkeypatch.setattr(batch, 'review_one', breaks)
+    assert batch.review_contained(None, hand_in, str(tmp_path), str(tmp_path), False, SMALL, None) == (hand_in, None)
+    [row] = gradebook.merge(str(tmp_path))
+    assert row['The notebook is there'] == 'FAIL' and row['learner'] == 'Mallory'
+    assert 'its review failed here (OSError: No space left on device)' in \
+        (tmp_path / 'feedback' / 'mallory.md').read_text()
+
+
+@needs_the_sandbox
+def test_a_review_ended_by_a_signal_leaves_no_temporary_folder(tmp_path):
+    import signal
+    temporary = tmp_path / 'tmp'
+    temporary.mkdir()
+    notebook = write_notebook(tmp_path)
+    review_process = subprocess.Popen([sys.executable, '-m', 'facegen', 'review', notebook, '--quiet'],
+                                      env={**os.environ, 'TMPDIR': str(temporary)}, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(temporary.glob('facegen-review-*')) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(temporary.glob('facegen-review-*')), 'the review made no temporary folder'
+    review_process.send_signal(signal.SIGTERM)
+    assert review_process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not list(temporary.glob('facegen-review-*'))
+
+
+def write_notebook(tmp_path):
+    path = tmp_path / 'dlnd_face_generation.ipynb'
+    nbformat.write(solution_without_markers(), str(path))
+    return str(path)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(NAME_BYTES, min_size=1, max_size=4, unique=True), st.text(max_size=40))
+def test_any_names_and_messages_reach_the_gradebook_feedback_and_lms_files(tmp_path, raw_names, message):
+    """Arbitrary bytes for names and arbitrary text for a message, through the merge: every file is written."""
+    out = tmp_path / f'out{time.monotonic_ns()}'
+    folder = out / 'class'
+    (out / 'results').mkdir(parents=True)
+    folder.mkdir()
+    make_names(folder, [b'x ' + raw[:200] + b'.ipynb' for raw in raw_names])
+    for hand_in in lms.hand_ins(str(folder)):
+        review.write_result(str(out / 'results' / f'{hand_in.key}.json'), {**review.result_of(
+            str(folder / 'x.ipynb'), [Line('FAIL', LINE['model_inputs'], message)]), 'learner': hand_in.record()})
+    rows = gradebook.merge(str(out))
+    assert len(rows) == len(raw_names) and len(list((out / 'feedback').glob('*.html'))) == len(raw_names)
+    assert (out / 'gradebook.xlsx').is_file() and (out / 'canvas_grades.csv').is_file()

@@ -1,4 +1,6 @@
 """Each check in problem_unittests passes the notebook's own functions and fails a broken implementation."""
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -47,7 +49,13 @@ def inputs_rank_3(image_width, image_height, image_channels, z_dim):
             tf.placeholder(tf.float32, ()))
 
 
+def inputs_learning_rate_int32(image_width, image_height, image_channels, z_dim):
+    return (tf.placeholder(tf.float32, (None, image_width, image_height, image_channels)),
+            tf.placeholder(tf.float32, (None, z_dim)), tf.placeholder(tf.int32, ()))
+
+
 def inputs_learning_rate_float64(image_width, image_height, image_channels, z_dim):
+    """A float64 rate: Adam casts it to the weights' dtype, and 20 steps train the same as with float32."""
     return (tf.placeholder(tf.float32, (None, image_width, image_height, image_channels)),
             tf.placeholder(tf.float32, (None, z_dim)), tf.placeholder(tf.float64, ()))
 
@@ -59,13 +67,18 @@ def inputs_z_constant(image_width, image_height, image_channels, z_dim):
 
 @pytest.mark.parametrize('broken, message', [
     (inputs_rank_3, 'Real Input rank: expected 4, found 3'),
-    (inputs_learning_rate_float64, r'Learning Rate dtype: expected float32, found float64.*Make it '
-                                   r'tf.placeholder\(tf.float32, \(\)\): rank 0, and float32 like the weights'),
+    (inputs_learning_rate_int32, r'Learning Rate dtype: expected a float \(tf.float32\), found int32.*Make it '
+                                 r'tf.placeholder\(tf.float32, \(\)\): rank 0, and a float'),
     (inputs_z_constant, 'Z Input type: expected a tf.placeholder, found Const'),
 ])
 def test_model_inputs_check_fails(broken, message):
     with pytest.raises(AssertionError, match=message):
         checks.test_model_inputs(broken)
+
+
+def test_a_learning_rate_of_any_float_passes_as_the_optimizer_takes_it(capsys):
+    checks.test_model_inputs(inputs_learning_rate_float64)
+    assert capsys.readouterr().out.strip() == 'Tests Passed'
 
 
 def inputs_learning_rate_without_shape(image_width, image_height, image_channels, z_dim):
@@ -177,9 +190,39 @@ def test_a_discriminator_normalizing_its_first_layer_passes_with_the_courses_adv
     assert 'Tests Passed' in capsys.readouterr().out
 
 
-def test_a_discriminator_without_leaky_relu_passes_with_a_warning(capsys):
-    with pytest.warns(checks.StyleWarning, match='The discriminator has no leaky ReLU'):
+def test_a_discriminator_of_plain_relus_passes_with_a_warning(capsys):
+    with pytest.warns(checks.StyleWarning, match=r'The discriminator has plain ReLUs \(discriminator/Relu.*: they '
+                                                 r'give the generator no gradient where they are off'):
         checks.test_discriminator(discriminator_relu, tf)
+    assert capsys.readouterr().out.strip() == 'Tests Passed'
+
+
+def discriminator_elu(images, reuse=False):
+    with tf.variable_scope('discriminator', reuse=reuse):
+        x = tf.nn.elu(tf.layers.conv2d(images, 16, 5, strides=2, padding='same'))
+        x = tf.nn.elu(tf.layers.batch_normalization(tf.layers.conv2d(x, 32, 5, strides=2, padding='same'),
+                                                    training=True))
+        logits = tf.layers.dense(tf.layers.flatten(x), 1)
+        return tf.sigmoid(logits), logits
+
+
+def discriminator_of_dropout_on_its_output(images, reuse=False):
+    """Dropout on the probability it returns (a published style): the losses take the logits, so it trains."""
+    output, logits = discriminator_elu(images, reuse)
+    return tf.nn.dropout(output, rate=0.5), logits
+
+
+def test_a_discriminator_of_an_activation_with_a_gradient_below_0_passes_without_a_warning(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', checks.StyleWarning)
+        checks.test_discriminator(discriminator_elu, tf)
+    assert capsys.readouterr().out.strip() == 'Tests Passed'
+
+
+def test_dropout_on_the_discriminator_s_output_passes_with_a_warning_naming_it(capsys):
+    with pytest.warns(checks.StyleWarning, match=r"The discriminator's output changes from run to run though its "
+                                                 r"logits do not: dropout or noise applied after the logits"):
+        checks.test_discriminator(discriminator_of_dropout_on_its_output, tf)
     assert capsys.readouterr().out.strip() == 'Tests Passed'
 
 
@@ -467,7 +510,33 @@ def loss_of_labels_drawn_by_numpy(input_real, input_z, out_channel_dim):
             xent(fake_logits, 1.0))
 
 
-@pytest.mark.parametrize('loss', [loss_smoothed_for_both_networks, loss_of_labels_drawn_by_numpy])
+def loss_of_soft_labels_drawn_by_numpy(input_real, input_z, out_channel_dim):
+    """ganhacks' soft labels, drawn once when the graph is built: real ones 0.7-1.2, generated ones 0-0.3."""
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    _, real_logits = discriminator(input_real)  # noqa: F821
+    _, fake_logits = discriminator(fake, reuse=True)  # noqa: F821
+    return (xent(real_logits, np.random.uniform(0.7, 1.2)) + xent(fake_logits, np.random.uniform(0.0, 0.3)),
+            xent(fake_logits, np.random.uniform(0.7, 1.2)))
+
+
+def loss_of_labels_drawn_too_wide(input_real, input_z, out_channel_dim):
+    fake = generator(input_z, out_channel_dim)  # noqa: F821
+    _, real_logits = discriminator(input_real)  # noqa: F821
+    _, fake_logits = discriminator(fake, reuse=True)  # noqa: F821
+    return xent(real_logits, np.random.uniform(0.2, 1.0)) + xent(fake_logits, 0.0), xent(fake_logits, 1.0)
+
+
+def test_model_loss_of_labels_drawn_partly_outside_what_trains_fails_saying_so_whatever_the_draw(nb):
+    for seed in range(3):
+        np.random.seed(seed)
+        with pytest.raises(AssertionError, match=r"model_loss: d_loss: expected real images labelled 1 \(or smoothed "
+                                                 r"to 0.7-1.2\).*on \d of 4 builds of the graph: labels drawn with "
+                                                 r"np.random"):
+            checks.test_model_loss(bind(loss_of_labels_drawn_too_wide, nb))
+
+
+@pytest.mark.parametrize('loss', [loss_smoothed_for_both_networks, loss_of_labels_drawn_by_numpy,
+                                  loss_of_soft_labels_drawn_by_numpy])
 def test_model_loss_with_smoothed_labels_passes_whatever_the_draw(nb, capsys, loss):
     for seed in range(3):
         np.random.seed(seed)  # whatever state the notebook left
@@ -500,8 +569,9 @@ def broken_train(nb, scale, epochs=None, rate_placeholder=True):
 
 
 @pytest.mark.parametrize('scale, epochs, message', [
-    (1, None, r'train: real images fed: expected values in \[-1, 1\].*found \[-0.5, 0.5\].*feed batch_images \* 2, '
-              r'or .* the samples come out grey'),
+    (1, None, r"train: real images fed: expected the range of the generated images, \[-1, 1\] \(the generator's "
+              r"last activation\), found the discriminator takes real images in \[-0.5, 0.5\].*feed batch_images "
+              r"\* 2, so that .* the samples come out grey"),
     (2, 1, r'train: get_batches calls: expected one per epoch \(2\), found 1'),
 ])
 def test_train_check_fails(nb, scale, epochs, message):
@@ -509,8 +579,63 @@ def test_train_check_fails(nb, scale, epochs, message):
         checks.test_train(bind(broken_train(nb, scale, epochs), nb), tf)
 
 
+def half_tanh_generator(nb):
+    """The notebook's generator, its images scaled to [-0.5, 0.5]: the range get_batches yields."""
+    def generator(z, out_channel_dim, is_train=True):
+        return 0.5 * nb['generator'](z, out_channel_dim, is_train)
+    halved = {**nb, 'generator': generator}
+    halved['model_loss'] = bind(nb['model_loss'], halved)
+    return halved
+
+
+def test_train_whose_generator_spans_the_batches_range_passes_fed_them_as_they_come(nb, capsys):
+    """A generator ending in 0.5 * tanh fed the undoubled batches: the real and the generated images span one range,
+    and it trains as the course's does (a published hand-in's grids are crisp)."""
+    halved = half_tanh_generator(nb)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', checks.StyleWarning)
+        checks.test_train(bind(broken_train(halved, 1), halved), tf)
+        assert capsys.readouterr().out.strip().endswith('Tests Passed')
+        with pytest.raises(AssertionError, match=r"train: real images fed: expected the range of the generated "
+                                                 r"images, \[-0.5, 0.5\].*found the discriminator takes real "
+                                                 r"images in \[-1, 1\]"):
+            checks.test_train(bind(broken_train(halved, 2), halved), tf)
+
+
+def train_of_a_learner_s_bookkeeping(epoch_count, batch_size, z_dim, learning_rate, beta1, get_batches, data_shape,
+                                     data_image_mode, print_every=10, show_every=100):
+    """A published style: losses kept every 10 batches and a grid every 100, by a step counter of its own; the
+    losses plotted after training (their first kept value read: none in a run of 4 batches)."""
+    _, width, height, channels = data_shape
+    input_real, input_z, lr = model_inputs(width, height, channels, z_dim)  # noqa: F821 (bound by bind)
+    d_loss, g_loss = model_loss(input_real, input_z, channels)  # noqa: F821
+    d_opt, g_opt = model_opt(d_loss, g_loss, lr, beta1)  # noqa: F821
+    steps, losses = 0, []
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(epoch_count):
+            for batch in get_batches(batch_size):
+                steps += 1
+                z = np.random.uniform(-1, 1, (batch_size, z_dim))
+                sess.run([d_opt, g_opt], {input_real: batch * 2, input_z: z, lr: learning_rate})
+                if steps % print_every == 0:
+                    losses.append(sess.run([d_loss, g_loss], {input_real: batch * 2, input_z: z}))
+                if steps % show_every == 0:
+                    show_generator_output(sess, 16, input_z, channels, data_image_mode)  # noqa: F821
+    first = np.array(losses)[0]  # IndexError in a run shorter than print_every
+    return first
+
+
+def test_train_whose_own_bookkeeping_fails_after_training_passes_with_a_warning_naming_it(nb, capsys):
+    with pytest.warns(checks.StyleWarning, match=r'train raised IndexError \("index 0 is out of bounds.*after it had '
+                                                 r'trained every batch of this short run') as warned:
+        checks.test_train(bind(train_of_a_learner_s_bookkeeping, nb), tf)
+    assert capsys.readouterr().out.strip().endswith('Tests Passed')
+    assert not [w for w in warned if 'grid' in str(w.message)], 'it draws a grid every 100 batches'
+
+
 def test_train_that_shows_no_grid_in_a_short_run_passes_with_a_style_warning(nb):
-    with pytest.warns(checks.StyleWarning, match=r'train showed no grid of generated images in this short run'):
+    with pytest.warns(checks.StyleWarning, match=r'train shows no grid of generated images: the course asks'):
         checks.test_train(bind(broken_train(nb, 2), nb), tf)
 
 
@@ -638,3 +763,20 @@ def test_tensorflows_words_leave_out_the_stack_a_graph_run_again_appends():
         "Original stack trace for 'discriminator/Reshape':\n  File \"<string>\", line 17, in discriminator\n"))
     assert checks._tensorflow_says(error) == ('Input to reshape is a tensor with 25088 values, but the requested shape '
                                               'requires a multiple of 4096')
+
+
+def loss_of_the_pairs_not_unpacked(input_real, input_z, out_channel_dim):
+    """The discriminator's (output, logits) kept whole and given as the logits (with tf.ones_like, as the course)."""
+    d_real = discriminator(input_real)  # noqa: F821
+    d_fake = discriminator(generator(input_z, out_channel_dim), reuse=True)  # noqa: F821
+    d_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=d_real, labels=tf.ones_like(d_real))) + \
+        tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=d_fake, labels=tf.zeros_like(d_fake)))
+    return d_loss, tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=d_fake, labels=tf.ones_like(d_fake)))
+
+
+def test_model_loss_that_does_not_unpack_the_discriminator_s_pair_is_told_so_not_to_use_ones_like(nb):
+    with pytest.raises(AssertionError, match=r"model_loss: the discriminator's returns: expected the logits alone in "
+                                             r"each loss, found the pair \(output, logits\) taken as one tensor.*"
+                                             r"unpack them, d_model_real, d_logits_real = discriminator") as raised:
+        checks.test_model_loss(bind(loss_of_the_pairs_not_unpacked, nb))
+    assert 'ones_like' not in str(raised.value).split('. ', 1)[0]

@@ -110,9 +110,10 @@ def test_an_answer_in_the_2017_style_passes_in_the_learners_process_and_in_the_r
 
 @pytest.mark.parametrize('function, old, new, message', [
     ('model_inputs', "learning_rate = tf.placeholder(tf.float32, name='learning_rate')",
-     "learning_rate = tf.placeholder(tf.float64, name='learning_rate')", 'Learning Rate dtype: expected float32'),
+     "learning_rate = tf.placeholder(tf.int32, name='learning_rate')", 'Learning Rate dtype: expected a float'),
     ('train', 'batch_images = batch_images * 2', 'batch_images = batch_images',
-     r'train: real images fed: expected values in \[-1, 1\]'),
+     r'train: real images fed: expected the range of the generated images, \[-1, 1\].*found the discriminator takes '
+     r'real images in \[-0.5, 0.5\].*feed batch_images \* 2'),
     ('model_loss', 'labels=tf.ones_like(d_model_real) * 0.9', 'labels=tf.zeros_like(d_model_real)',
      r'model_loss: d_loss: .*which scores the real images against label 0.00 and the generated ones against label '
      r'0.00 \(inputs: '),

@@ -115,17 +115,40 @@ def review_one(reviews, hand_in, folder, out, train, limits, data_dir):
         return hand_in, 'stopped'
     if status == sandbox.CANNOT_RUN:
         return hand_in, said
-    if os.path.isfile(result_path + '.new'):
-        with open(result_path + '.new', encoding='utf-8') as new:
-            result = json.load(new)
-        os.remove(result_path + '.new')
-    else:
+    result = _read_new(result_path + '.new')
+    if result is None:
         why = said if status is None else f'its review stopped (exit status {status}: {said!r})'
         alone = f'make review NOTEBOOK={shlex.quote(notebook)}'
         result = result_of(notebook, [Line('FAIL', 'The notebook is there', f'{why}: review it alone ({alone}) to '
                                                                             'see where it stops')])
     write_result(result_path, {**result, 'learner': hand_in.record(), 'sha256': digest(notebook), 'train': train})
     return hand_in, None
+
+
+def _read_new(path):
+    """The result a review command wrote, or None where it wrote none that reads as one (it is removed)."""
+    try:
+        with open(path, encoding='utf-8') as new:
+            result = json.load(new)
+    except (OSError, ValueError):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return result if isinstance(result, dict) and isinstance(result.get('lines'), list) else None
+
+
+def review_contained(reviews, hand_in, folder, out, train, limits, data_dir):
+    """review_one, where any failure of this one hand-in's review is its own row, never the class's stop."""
+    try:
+        return review_one(reviews, hand_in, folder, out, train, limits, data_dir)
+    except Exception as error:  # noqa: BLE001 (whatever one review met stays in its learner's row)
+        write_result(os.path.join(out, 'results', f'{hand_in.key}.json'), {
+            **result_of(os.path.join(folder, hand_in.notebook), [Line(
+                'FAIL', 'The notebook is there', f'its review failed here ({type(error).__name__}: '
+                f'{str(error)[:200]}): review it again with --again')]),
+            'learner': hand_in.record(), 'train': train})
+        return hand_in, None
 
 
 def digest(path):
@@ -225,7 +248,7 @@ def _review_all(reviews, waiting, folder, out, jobs, train, limits, data_dir, pr
     left = {}
     with tqdm(total=len(waiting), unit='hand-in', disable=not progress, file=sys.stdout) as bar, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(review_one, reviews, hand_in, folder, out, train, limits, data_dir)
+        futures = [pool.submit(review_contained, reviews, hand_in, folder, out, train, limits, data_dir)
                    for hand_in in waiting]
         try:
             for done in concurrent.futures.as_completed(futures):

@@ -65,7 +65,8 @@ PARAMETERS = {'type': ['array', 'null'], 'items': {'type': 'array', 'prefixItems
 SCHEMA = {'type': 'object', 'oneOf': [
     _event('loaded', ('problems', 'broken_cells', 'functions', 'names'),
            problems={'type': 'object', 'additionalProperties': TEXT}, broken_cells=TEXTS,
-           functions={'type': 'object', 'additionalProperties': PARAMETERS}, names=TEXTS),
+           functions={'type': 'object', 'additionalProperties': PARAMETERS}, names=TEXTS,
+           reads={'type': 'object', 'additionalProperties': TEXTS}),
     _event('check', ('name',), name=TEXT), _event('check_end', ('name',), name=TEXT),
     _event('enter', ('function', 'args', 'kwargs'), function=TEXT, args=VALUE, kwargs=VALUE),
     _event('exit', ('function', 'result'), function=TEXT, result=VALUE),

@@ -103,6 +103,8 @@ class Replay:
         base = loader.base_namespace()
         self.globals = {name: base.get(name, Opaque('value')) for name in loaded.get('names', [])}
         self.proxies = {name: Proxy(self, name, parameters) for name, parameters in loaded['functions'].items()}
+        for name, proxy in self.proxies.items():  # the names its code reads, for a style warning's sake alone
+            proxy.names_read = loaded.get('reads', {}).get(name, [])
         self.globals.update(self.proxies)
 
     # Reading the evidence
@@ -415,9 +417,9 @@ class Replay:
                        if isinstance(cls, type) and issubclass(cls, self.tf.errors.OpError)})
         base = next((errors[name] for name in types if name in errors), HandInError)
         cls = base if base.__name__ == types[0] else type(str(types[0]), (base,), {})
-        if issubclass(cls, self.tf.errors.OpError):
-            return cls(None, None, message)
-        return cls(message)
+        rebuilt = cls(None, None, message) if issubclass(cls, self.tf.errors.OpError) else cls(message)
+        rebuilt.from_hand_in = True  # the learner's code raised it: its FAIL says so (learners_error)
+        return rebuilt
 
 
 @contextlib.contextmanager
@@ -462,12 +464,31 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None, de
             failure = f'not checked: {error}' if type(error).__name__ == 'NotCalledAgain' else \
                 f'{type(error).__name__}: {str(error)[:300]}'
         except Exception as error:  # noqa: BLE001 (any error of a check is its FAIL line)
-            failure = f'{type(error).__name__}: {str(error)[:300]}'
+            failure = learners_error(proxy.__name__, error) if getattr(error, 'from_hand_in', False) else \
+                f'{type(error).__name__}: {str(error)[:300]}'
         finally:
             for session in replay.sessions.values():
                 session.close()
     return failure, list(dict.fromkeys(str(w.message) for w in caught  # once each, not once per channel count
                                        if issubclass(w.category, problem_unittests.StyleWarning)))
+
+
+# What to do about the errors an unfinished notebook raises, by their type
+ADVICE = {'UnboundLocalError': 'it reads a variable before assigning it on some path: assign it before the if or the '
+                               'loop that sets it',
+          'NameError': 'a name no cell defines before it runs: is it misspelt, or defined in a cell not run yet?',
+          'IndexError': 'an index past the end of a list or an array', 'KeyError': 'a key the dict does not hold'}
+
+
+def learners_error(function, error):
+    """A FAIL line for an error the learner's own code raised: the function first, then Python's or TensorFlow's
+    words with the learner's line (the recorder adds it: "(raised in train, line 3 of its cell: ...)"), then what
+    to do where the type says."""
+    name = type(error).__name__
+    message, _, where = str(error).partition(' (raised in ')
+    advice = next((ADVICE[cls.__name__] for cls in type(error).__mro__ if cls.__name__ in ADVICE), None)
+    return (f'{function} raised {name}: {message[:300]}' + (f' (raised in {where}' if where else '')
+            + (f': {advice}' if advice else ''))
 
 
 def answer(request, problem_unittests, tf, deadline_s):

@@ -341,12 +341,11 @@ def _execute(tree, number, names, namespace, problems, base):
 
 
 def _where_in_the_cells(error):
-    """Where the learner's own code called what raised error (TensorFlow, most often): its function, the line of
-    its cell and that line; '' where its own line raised it (its message is the learner's) or none of its cells is in
-    the traceback."""
+    """Where the learner's own code raised error, or called what raised it (TensorFlow, most often): its function,
+    the line of its cell and that line; '' where none of its cells is in the traceback."""
     frames = traceback.extract_tb(error.__traceback__)
     cells = [frame for frame in frames if frame.filename.startswith('<cell ')]
-    if not cells or cells[-1] is frames[-1] or ' (raised in ' in str(error):
+    if not cells or ' (raised in ' in str(error):
         return ''
     frame = cells[-1]
     return f' (raised in {frame.name}, line {frame.lineno} of its cell: {(frame.line or "").strip()[:160]})'
@@ -477,7 +476,8 @@ def main(argv=None):
     defined = [name for name in notebook_loader.FUNCTIONS if callable(namespace.get(name))]
     recording.write('loaded', problems=problems, broken_cells=broken_cells,
                     functions={name: signature(namespace[name]) for name in defined},
-                    names=sorted(name for name in namespace if not name.startswith('__')))
+                    names=sorted(name for name in namespace if not name.startswith('__')),
+                    reads={name: sorted(problem_unittests.names_read(namespace[name])) for name in defined})
     for name in defined:
         namespace[name] = Recorder(recording, name, namespace[name])
     recording.loaded = dict(namespace)

@@ -160,7 +160,11 @@ def _private_folder(path):
         yield os.path.realpath(path)
         return
     with tempfile.TemporaryDirectory(prefix='facegen-review-') as temporary:
-        yield temporary
+        sandbox.TEMPORARY.add(temporary)
+        try:
+            yield temporary
+        finally:
+            sandbox.TEMPORARY.discard(temporary)
 
 
 def _unset_hyperparameters(nb):
@@ -258,7 +262,7 @@ def _check_lines(evidence, judge):
                     not failure.startswith('not checked: '):
                 fail, them = ('fails', 'it') if len(causes) == 1 else ('fail', 'them')
                 # model_loss's labels are checked on stand-in networks: right there, only its networks fail it
-                alone = name == 'model_loss' and judge.ask('_test_model_loss_labels', name, items, loaded,
+                alone = name == 'model_loss' and judge.ask('_test_model_loss_label_draws', name, items, loaded,
                                                            ended)[0] is None
                 # elsewhere the review cannot tell whose the failure is: it names the others, blaming none
                 failure = (f'fails only because {", ".join(causes)} {fail}: fix {them} first' if alone else
@@ -291,7 +295,7 @@ def _training_cell_literals(nb):
         if cell.cell_type != 'code' or dataset is None:
             continue
         try:
-            above = cell.source.split(notebook_loader.CHECK_MARKER)[0]
+            above = notebook_loader.without_magics(cell.source.split(notebook_loader.CHECK_MARKER)[0])
             tree = ast.parse(above if scan.scannable(above) else '')
         except (SyntaxError, ValueError, RecursionError, MemoryError):  # a hand-in's cell: whatever it holds
             tree = ast.Module(body=[], type_ignores=[])

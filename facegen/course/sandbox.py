@@ -36,6 +36,7 @@ HANDIN_FOLDER = 'handin'  # that folder, inside the review's folder for the hand
 PIDS_CGROUPS = ('/sys/fs/cgroup/pids', '/sys/fs/cgroup')  # cgroup v1's pids hierarchy, then v2's
 PROBE_S = 60  # how long a sandboxed Python may take to start
 RUNNING = set()  # the children started and not ended yet (Started)
+TEMPORARY = set()  # the temporary folders of reviews under way, removed if a signal ends this process
 LINGER_S = 5  # how long a child whose evidence has ended may take to exit before it is killed
 FOLDER_EVERY_S = 1  # how often a child's folder is measured against its limits
 TENSORFLOW_LOG = re.compile(r'^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)')
@@ -162,6 +163,16 @@ def _environment(home):
             **{name: os.environ[name] for name in keep if name in os.environ}}
 
 
+def sweep_cgroups():
+    """Remove the pids cgroups that reviews which have ended left (one killed before it could remove its own)."""
+    for root in PIDS_CGROUPS:
+        for name in os.listdir(root) if os.path.isdir(root) and os.access(root, os.W_OK) else []:
+            parts = name.split('-')
+            if name.startswith('facegen-review-') and len(parts) > 3 and parts[2].isdigit() and \
+                    not os.path.exists(f'/proc/{parts[2]}'):
+                _remove_cgroup(os.path.join(root, name), tries=1)
+
+
 def _pids_cgroup(limit):
     """A pids cgroup of its own for a child that runs as root (which the processes limit does not bind), or None."""
     if os.geteuid() != 0:
@@ -206,6 +217,7 @@ CANNOT_RUN = 3  # the exit status of a review that could not run here
 def probe(limits, work_dir):
     """Raise CannotRun where a Python of this project does not start as a hand-in's does (in the sandbox, with its
     binds and limits); its output goes to work_dir/sandbox.log."""
+    sweep_cgroups()
     log_path = os.path.join(work_dir, 'sandbox.log')
     started = start('facegen.course.inert', [], limits, log_path, os.path.join(work_dir, HANDIN_FOLDER))
     try:
@@ -244,10 +256,11 @@ class Started:
             _remove_cgroup(self.cgroup)
 
 
-def _remove_cgroup(path):
+def _remove_cgroup(path, tries=300):
     """Remove a child's pids cgroup once the last of its processes has left it (a killed sandbox's processes are
-    reaped by the kernel a moment after its bubblewrap: rmdir says EBUSY until then)."""
-    for _ in range(50):
+    reaped by the kernel a moment after its bubblewrap, seconds for TensorFlow's threads on a busy machine: rmdir
+    says EBUSY until then)."""
+    for _ in range(tries):
         try:
             os.rmdir(path)
             return
@@ -300,9 +313,12 @@ def end_all():
 
 def ended_by_signals(*signals):
     """Make each signal end this process's children first, then the process, nothing saved (Ctrl-C on a review,
-    or a batch stopping it): its children are in sessions of their own, which no terminal signals."""
+    or a batch stopping it), its temporary folders removed: its children are in sessions of their own, which no
+    terminal signals."""
     def stop(number, _frame):
         end_all()
+        for folder in list(TEMPORARY):
+            shutil.rmtree(folder, ignore_errors=True)
         os._exit(128 + number)
     for number in signals:
         signal.signal(number, stop)
