@@ -58,6 +58,7 @@ CONTRIB_REPLACEMENTS = {
     'tf.contrib.layers.batch_norm(x, is_training=...)': 'tf.layers.batch_normalization(x, training=...)',
     'tf.contrib.layers.flatten(x)': 'tf.layers.flatten(x)',
     'tf.contrib.layers.fully_connected(x, n)': 'tf.layers.dense(x, n)',
+    'tf.contrib.layers.l2_regularizer(scale)': 'tf.keras.regularizers.l2(scale / 2)',
 }
 # How the checks and the training cells call each function: a learner's function must take these
 SIGNATURES = {'model_inputs': 'image_width, image_height, image_channels, z_dim',
@@ -421,14 +422,15 @@ def _test_generator_channels(generator, tf_module, channels):
                       'dropout or noise stays on. The course samples without it: pass training=is_train to '
                       'tf.layers.dropout (with tf.nn.dropout, a rate of 0 where is_train is False)', StyleWarning)
         scope = sample.op.name.split('/')[0] + '/'  # the sampling call's operations: their batch norm, by its mode
-        training_mode = [op.name for op in tf.get_default_graph().get_operations() if op.name.startswith(scope)
-                         and op.type.startswith('FusedBatchNorm') and op.get_attr('is_training')]
-        _check(not training_mode, 'Generator(is_train=False)', 'batch normalization in inference mode',
-               f'training mode in {training_mode[:3]}', inputs, batch_norm_fix)
+        batch_statistics = any(op.name.startswith(scope) and op.type.startswith('FusedBatchNorm') and
+                               op.get_attr('is_training') for op in tf.get_default_graph().get_operations())
     else:
-        _check(np.allclose(whole[:1], single, atol=1e-4), 'Generator(is_train=False)',
-               'each image independent of the rest of the batch (batch normalization in inference mode)',
-               'images that change with the batch', inputs, batch_norm_fix)
+        batch_statistics = not np.allclose(whole[:1], single, atol=1e-4)
+    if batch_statistics:  # sampling alone: training is the same either way
+        warnings.warn('The generator\'s samples (is_train=False) change with the rest of their batch: its batch '
+                      'normalization normalizes with the batch at hand when it samples. Training is the same, and '
+                      f'grids of a few dozen samples look alike; the course samples in inference mode. '
+                      f'{batch_norm_fix}', StyleWarning)
 
 
 def _check_generated_images(images, channels, name, inputs):

@@ -296,13 +296,20 @@ def generator_32x32(z, out_channel_dim, is_train=True):
     (generator_sigmoid, r'Generator output range: expected values in \[-1, 1\] on both sides of 0.*A sigmoid at the '
                         r'output\? End in tf.tanh'),
     (generator_batch_norm_output, 'Generator output layer: expected no batch normalization.*free to take the values'),
-    (generator_always_training, 'expected each image independent of the rest of the batch.*Pass training=is_train '
-                                'to tf.layers.batch_normalization'),
     (generator_three_channels, r'output shape: expected \[None, 28, 28, 1\], found \[None, 28, 28, 3\]'),
 ])
 def test_generator_check_fails(broken, message):
     with pytest.raises(AssertionError, match=message):
         checks.test_generator(broken, tf)
+
+
+def test_a_generator_that_samples_with_batch_statistics_passes_with_a_warning(capsys):
+    """Batch normalization left in training mode for sampling: training is the same (a published hand-in's grids are
+    faces), so the course's advice is a WARN."""
+    with pytest.warns(checks.StyleWarning, match=r"The generator's samples \(is_train=False\) change with the rest of "
+                                                 r"their batch.*Pass training=is_train to tf.layers.batch_normalization"):
+        checks.test_generator(generator_always_training, tf)
+    assert capsys.readouterr().out.strip() == 'Tests Passed'
 
 
 # ---------------------------------------------------------------------------------------------- model_loss
@@ -698,11 +705,12 @@ def generator_with_dropout(batch_norm_training):
     return generator
 
 
-def test_a_generator_whose_dropout_stays_on_passes_with_a_warning_and_its_batch_norm_is_still_checked():
-    with pytest.warns(checks.StyleWarning, match='dropout or noise stays on'):
+def test_a_generator_whose_dropout_stays_on_passes_with_a_warning_and_its_batch_norm_is_still_read():
+    with pytest.warns(checks.StyleWarning, match='dropout or noise stays on') as warned:
         checks.test_generator(generator_with_dropout(None), tf)
-    with pytest.raises(AssertionError, match=r"Generator\(is_train=False\): expected batch normalization in "
-                                             r"inference mode, found training mode in .*Pass training=is_train"):
+    assert not [w for w in warned if 'batch at hand' in str(w.message)]
+    with pytest.warns(checks.StyleWarning, match=r"The generator's samples \(is_train=False\) change with the rest "
+                                                 r"of their batch.*Pass training=is_train"):
         checks.test_generator(generator_with_dropout(True), tf)
 
 

@@ -164,7 +164,7 @@ def test_what_a_hand_in_prints_or_exits_with_never_passes_it(tmp_path, capsys):
     path = write(tmp_path, nb)
     assert review.main([path, '--check-seconds', '60', '--json', str(tmp_path / 'result.json')]) == 1
     printed = capsys.readouterr().out
-    said = 'SystemExit: 0 (raised in model_inputs, line 13 of its cell: sys.exit(0))'
+    said = 'model_inputs raised SystemExit: 0 (raised in model_inputs, line 13 of its cell: sys.exit(0))'
     assert f'FAIL   model_inputs is implemented correctly\n         {said}' in printed
     assert printed.count('Every PASS/FAIL line passes') == 0
     result = json.loads((tmp_path / 'result.json').read_text())

@@ -7,14 +7,18 @@ from test_real_answers import SIGNATURES, STYLE_OF_2017
 from test_review_isolation import LINE, verdicts, with_bodies, write
 from facegen.course import judge, review
 
-# A 2017-style answer written in styles the catalogue did not list: a float64 rate, ELUs, a generator in
-# [-0.5, 0.5] fed the batches as they come, losses kept every 10 steps and plotted after training, %%time.
+# A 2017-style answer written in styles the catalogue did not list: a float64 rate, ELUs, an L2 regularizer of
+# tf.contrib, a generator in [-0.5, 0.5] fed the batches as they come, losses kept every 10 steps and read after
+# training, tf.reset_default_graph() in train (TensorFlow 1.0 let it pass), %%time on a training cell.
 CHANGES = {
     'model_inputs': [("tf.placeholder(tf.float32, name='learning_rate')",
                       "tf.placeholder(tf.float64, name='learning_rate')")],
     'discriminator': [('tf.maximum(alpha * x1, x1)', 'tf.nn.elu(x1)'), ('tf.maximum(alpha * bn2, bn2)',
                                                                         'tf.nn.elu(bn2)'),
-                      ('tf.maximum(alpha * bn3, bn3)', 'tf.nn.elu(bn3)')],
+                      ('tf.maximum(alpha * bn3, bn3)', 'tf.nn.elu(bn3)'),
+                      ("x1 = tf.layers.conv2d(images, 64, 5, strides=2, padding='same')",
+                       "x1 = tf.layers.conv2d(images, 64, 5, strides=2, padding='same',\n"
+                       "                              kernel_regularizer=tf.contrib.layers.l2_regularizer(0.01))")],
     'generator': [('out = tf.tanh(logits)', 'out = 0.5 * tf.tanh(logits)')],
     'train': [('batch_images = batch_images * 2', 'batch_images = batch_images'),
               ('steps = 0', 'steps, losses = 0, []'),
@@ -31,7 +35,8 @@ def working_answer():
         for old, new in changes:
             assert old in bodies[function], (function, old)
             bodies[function] = bodies[function].replace(old, new)
-    bodies['train'] = bodies['train'].rstrip('\n') + AFTER_TRAINING
+    bodies['train'] = '\n    tf.reset_default_graph()  # TensorFlow 1.0 let it pass in the training cell\'s graph' + \
+        bodies['train'].rstrip('\n') + AFTER_TRAINING
     nb = with_bodies(solution_without_markers(), bodies)
     for cell in nb.cells:
         for old, new in SIGNATURES.items():
@@ -50,6 +55,9 @@ def test_a_working_answer_in_styles_the_catalogue_did_not_list_passes_every_line
     assert any(text.startswith('train raised IndexError') and 'after it had trained every batch' in text
                for text in warned), warned
     assert not any('grid' in text or 'ReLU' in text or 'Learning Rate' in text for text in warned), warned
+    assert [line.message.split(':')[0] for line in lines if line.rubric == 'TensorFlow 1 names'] == [
+        'the cell of discriminator uses tf.contrib.layers.l2_regularizer',
+        'the cell of train calls tf.reset_default_graph()'], review.format_lines(lines)
 
 
 def test_a_mistake_in_that_answer_still_fails_naming_its_own_cause(tmp_path):
@@ -82,3 +90,14 @@ def test_an_error_of_the_learner_s_own_line_names_the_function_the_line_and_what
     assert said.endswith('assign it before the if or the loop that sets it')
     assert judge.learners_error('train', NameError("name 'epochs' is not defined")).endswith(
         'is it misspelt, or defined in a cell not run yet?')
+
+
+def test_the_review_runs_tf_contrib_s_l2_regularizer_as_tensorflow_1_did():
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+    from facegen.course import recorder
+    with tf.Graph().as_default():
+        weights = tf.constant([[1.0, 2.0], [3.0, -4.0]])
+        penalty = recorder.tf1_contrib(tf).layers.l2_regularizer(0.1)(weights)
+        with tf.Session() as sess:
+            assert np.isclose(sess.run(penalty), 0.1 * 30 / 2)

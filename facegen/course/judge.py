@@ -462,7 +462,7 @@ def judge(check, events, loaded, ended, problem_unittests, tf, function=None, de
             failure = str(error)
         except HandInError as error:
             failure = f'not checked: {error}' if type(error).__name__ == 'NotCalledAgain' else \
-                f'{type(error).__name__}: {str(error)[:300]}'
+                learners_error(proxy.__name__, error)
         except Exception as error:  # noqa: BLE001 (any error of a check is its FAIL line)
             failure = learners_error(proxy.__name__, error) if getattr(error, 'from_hand_in', False) else \
                 f'{type(error).__name__}: {str(error)[:300]}'

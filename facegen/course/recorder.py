@@ -371,8 +371,25 @@ def tf1_contrib(tf):
     2017 notebook is reviewed as it ran (a learner's notebook on TensorFlow 2 gets the check's message instead)."""
     def xavier_initializer(uniform=True, seed=None, dtype=tf.float32):
         return (tf.glorot_uniform_initializer if uniform else tf.glorot_normal_initializer)(seed=seed, dtype=dtype)
+
+    def l2_regularizer(scale, scope=None):  # TensorFlow 1's: scale * sum(w ** 2) / 2
+        return lambda weights: tf.multiply(float(scale), tf.nn.l2_loss(weights), name=scope)
     return _Gone(layers=_Gone(xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer,
-                              flatten=tf.layers.flatten), keras=tf.keras)
+                              flatten=tf.layers.flatten, l2_regularizer=l2_regularizer), keras=tf.keras)
+
+
+def tf1_reset_default_graph(tf):
+    """tf.reset_default_graph as TensorFlow 1.0 to 1.2 ran it: inside a graph made the default (a training cell's
+    `with tf.Graph().as_default():`) it reset only the global graph, which the code there does not use; TensorFlow
+    1.3 on refuses it there (the review says so in a WARN line, scan.tf1_names)."""
+    reset = tf.reset_default_graph
+
+    def reset_default_graph():
+        try:
+            reset()
+        except AssertionError:  # "Do not use tf.reset_default_graph() to clear nested graphs"
+            pass
+    return reset_default_graph
 
 
 def signature(function):
@@ -468,6 +485,7 @@ def main(argv=None):
     checks = {check: getattr(problem_unittests, check) for check in args.checks.split(',') if check}
     if not hasattr(tf, 'contrib'):  # a 2017 answer runs as TensorFlow 1 ran it (the review says so in a WARN line)
         tf.contrib = tf1_contrib(tf)
+        tf.reset_default_graph = tf1_reset_default_graph(tf)
     nb = nbformat.read(args.notebook, as_version=4)
     namespace, problems, broken_cells = load(nb)
     recording = Recording(stream, tf, namespace)

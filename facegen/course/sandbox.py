@@ -38,7 +38,7 @@ PROBE_S = 60  # how long a sandboxed Python may take to start
 RUNNING = set()  # the children started and not ended yet (Started)
 TEMPORARY = set()  # the temporary folders of reviews under way, removed if a signal ends this process
 LINGER_S = 5  # how long a child whose evidence has ended may take to exit before it is killed
-FOLDER_EVERY_S = 1  # how often a child's folder is measured against its limits
+FOLDER_EVERY_S = 0.25  # how often a child's folder is measured against its limits (a walk of 10,000 files: 35-70 ms here)
 TENSORFLOW_LOG = re.compile(r'^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)')
 
 

@@ -158,12 +158,16 @@ def tf1_names(nb):
     removed them; the review runs a few of them as TensorFlow 1 did, recorder.tf1_contrib)."""
     found = []
     for number, cell in enumerate(nb.cells, 1):
+        defined = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.get('source', '')]
+        if cell.cell_type == 'code' and defined and 'tf.reset_default_graph(' in cell.source:
+            found.append(f'the cell of {defined[0]} calls tf.reset_default_graph(): TensorFlow 1.0 to 1.2 let it '
+                         'pass inside the graph a training cell opens (it reset another graph); TensorFlow 2 refuses '
+                         'it there. The review ran it as TensorFlow 1.0 did; on TensorFlow 2, remove it')
         if cell.cell_type != 'code' or 'tf.contrib' not in cell.source:
             continue
         names = sorted(set(re.findall(r'tf\.contrib(?:\.\w+)+', cell.source)))
-        defined = [name for name in notebook_loader.FUNCTIONS if f'def {name}(' in cell.source]
         where = f'the cell of {defined[0]}' if defined else f'cell {number}'
         found.append(f"{where} uses {', '.join(names[:4])}: TensorFlow 2 has no tf.contrib. The review ran "
                      "what a 2017 notebook uses of it (xavier_initializer, xavier_initializer_conv2d, flatten, "
-                     "keras) as TensorFlow 1 did; on TensorFlow 2 the checks name what replaces it")
+                     "l2_regularizer, keras) as TensorFlow 1 did; on TensorFlow 2 the checks name what replaces it")
     return found
