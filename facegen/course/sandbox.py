@@ -15,6 +15,7 @@ hand-ins. Where bubblewrap cannot run (not installed, no user namespaces), they 
 limits, and the review says so. As root, Linux lets a process ignore the processes limit: each child then goes
 into a pids cgroup of its own where one can be made.
 """
+import atexit
 import contextlib
 import dataclasses
 import functools
@@ -253,25 +254,54 @@ class Started:
                 self.process.stdin.close()
         self.log.close()
         if self.cgroup:
-            _remove_cgroup(self.cgroup)
+            if not _remove_cgroup(self.cgroup, tries=1):
+                _remove_soon(self.cgroup)  # its processes are still dying: removed beside the review's work
+
+
+def _remove_later():
+    """Remove the cgroups whose processes were still dying when their child ended, each within its own 30 s."""
+    while True:
+        path = LEFT_CGROUPS.get()
+        _remove_cgroup(path)
+        LEFT_CGROUPS.task_done()
+
+
+def _removed_before_exit(seconds=30):
+    """At this process's exit: wait (a bounded time) for the cgroups still being removed."""
+    deadline = time.monotonic() + seconds
+    while LEFT_CGROUPS.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _remove_soon(path):
+    """Hand a cgroup to the remover (started with the first), so that the review goes on meanwhile."""
+    if not REMOVER:
+        REMOVER.append(threading.Thread(target=_remove_later, daemon=True, name='cgroup-remover'))
+        REMOVER[0].start()
+        atexit.register(_removed_before_exit)
+    LEFT_CGROUPS.put(path)
+
+
+LEFT_CGROUPS, REMOVER = queue.Queue(), []
 
 
 def _remove_cgroup(path, tries=300):
     """Remove a child's pids cgroup once the last of its processes has left it (a killed sandbox's processes are
     reaped by the kernel a moment after its bubblewrap, seconds for TensorFlow's threads on a busy machine: rmdir
-    says EBUSY until then)."""
+    says EBUSY until then); whether it is gone."""
     for _ in range(tries):
         try:
             os.rmdir(path)
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
             with contextlib.suppress(OSError, ValueError), open(os.path.join(path, 'cgroup.procs')) as procs:
                 for pid in procs.read().split():  # one that left its session (setsid) is still in its cgroup
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.1)
+    return False
 
 
 def start(module, args, limits, log_path, handin_dir=None, data_dir=None, pass_fds=(), stdin=subprocess.DEVNULL):
