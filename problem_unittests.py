@@ -225,8 +225,8 @@ def _check_placeholder(tensor, shape, name, inputs, fix, unknown_shape_ok=False,
     if any_float:
         _check(tensor.dtype.is_floating, f'{name} dtype', 'a float (tf.float32)', tensor.dtype.name, inputs, fix)
     if unknown_shape_ok and _shape(tensor) is None:
-        _check(tensor.dtype.is_floating if any_float else tensor.dtype == tf.float32, f'{name} dtype', 'float32',
-               tensor.dtype.name, inputs, fix)
+        _check(any_float or tensor.dtype == tf.float32, f'{name} dtype', 'float32', tensor.dtype.name, inputs,
+               fix)  # any float was checked above
         return
     _check_tensor(tensor, shape, name, inputs, dtype=tensor.dtype if any_float else tf.float32, fix=fix)
 
