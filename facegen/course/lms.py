@@ -88,12 +88,12 @@ def hand_ins(folder, zip_links=None, notes=None):
         for path, is_link in _files(folder, entry):
             (hand_in.links if is_link else hand_in.files).append(path)
     for path in (zip_links or {}):
-        entry = path.replace('\\', '/').split('/')[0]
+        entry = _entry_of(path)
         lms, name, learner_id, _ = recognised(entry)
         hand_in = found.setdefault((lms, name, learner_id), HandIn('', name, learner_id, lms, [entry]))
         hand_in.links.append(path)
     for path, why in notes.get('left_out', {}).items():
-        entry = next((part for part in path.replace('\\', '/').split('/') if part not in ('', '.', '..')), path)
+        entry = _entry_of(path)
         lms, name, learner_id, _ = recognised(entry)
         hand_in = found.setdefault((lms, name, learner_id), HandIn('', name, learner_id, lms, [entry]))
         hand_in.problems.append(f'{path} (not unpacked: {why})')
@@ -111,6 +111,11 @@ def hand_ins(folder, zip_links=None, notes=None):
                     f'entries with {len(claimants)} names ({names}) claim {lms} ID {learner_id}: none was reviewed; '
                     'check in the LMS which is this learner\'s and review it alone')
     return sorted(found.values(), key=lambda hand_in: hand_in.key)
+
+
+def _entry_of(path):
+    """The folder's entry a path of the zip belongs to: its first part that names something."""
+    return next((part for part in path.replace('\\', '/').split('/') if part not in ('', '.', '..')), path)
 
 
 def _key(hand_in):
